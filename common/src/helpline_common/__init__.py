@@ -1,0 +1,1 @@
+"""Shared runtime of the Helpline QA services: settings, logging, gRPC server and client, object store, auth."""

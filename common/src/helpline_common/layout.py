@@ -1,0 +1,54 @@
+"""Object keys: the one place that knows where things live in the bucket (docs/conventions.md).
+
+Recordings are partitioned by region and UTC day, so sampling a region and period lists only the
+prefixes of that period, never the whole store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+CALL_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def day_prefix(region: str, day: dt.date) -> str:
+    return f"recordings/{region}/{day:%Y/%m/%d}/"
+
+
+def recording_key(region: str, call_start: dt.datetime, call_id: str, ext: str) -> str:
+    day = call_start.astimezone(dt.timezone.utc).date()
+    return f"{day_prefix(region, day)}{call_id}.{ext}"
+
+
+def recording_metadata_key(recording_key: str) -> str:
+    """The JSON metadata object that sits beside a recording."""
+    return recording_key.rsplit(".", 1)[0] + ".json"
+
+
+def transcript_key(recording_sha256: str, speech_model_sha256: str) -> str:
+    return f"transcripts/{recording_sha256}/{speech_model_sha256}.json"
+
+
+def score_key(recording_sha256: str, scorer_model_version: str) -> str:
+    return f"scores/{recording_sha256}/{scorer_model_version}.json"
+
+
+def audit_prefix(audit_id: str) -> str:
+    return f"audits/{audit_id}/"
+
+
+def scorer_model_prefix(version: str) -> str:
+    return f"models/scorer/{version}/"
+
+
+SCORER_PROMOTED_KEY = "models/scorer/promoted.json"
+
+
+def vosk_model_key(name: str) -> str:
+    return f"models/vosk/{name}.zip"
+
+
+def access_log_key(when: dt.datetime, entry_id: str) -> str:
+    when = when.astimezone(dt.timezone.utc)
+    return f"access-log/{when:%Y/%m/%d}/{when:%H%M%S%f}-{entry_id}.json"

@@ -1,0 +1,18 @@
+"""The 89 federal subjects of Russia, by their two-digit code (data file regions.json)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+
+
+@cache
+def regions() -> dict[str, str]:
+    """Region code → Russian name."""
+    data = json.loads(resources.files(__package__).joinpath("regions.json").read_text(encoding="utf-8"))
+    return {row["code"]: row["name"] for row in data["regions"]}
+
+
+def is_known(code: str) -> bool:
+    return code in regions()

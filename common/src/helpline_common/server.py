@@ -1,0 +1,104 @@
+"""The gRPC server runtime every service uses.
+
+A service builds a `GrpcService` in its `create_server(settings)`: a bounded thread pool, a cap on
+concurrent RPCs (past it, RESOURCE_EXHAUSTED at once), explicit message size limits, health (NOT_SERVING
+until the service says it is ready), reflection, the shared interceptor and the metrics endpoint.
+`run_until_signalled` is the whole of a service's `main`: serve, and on SIGTERM/SIGINT report
+NOT_SERVING, drain for the grace period and stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from helpline_common.interceptors import ServiceInterceptor
+from helpline_common.metrics import serve_metrics
+from helpline_common.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+
+class GrpcService:
+    """A configured, not yet started gRPC server with health and reflection."""
+
+    def __init__(self, settings: ServerSettings, register: Callable[[grpc.Server], Iterable[str]]):
+        """`register` adds the servicers to the server and returns their full service names."""
+        self.settings = settings
+        max_bytes = settings.max_message_mb * 1024 * 1024
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
+            interceptors=[ServiceInterceptor()],
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+            options=[
+                ("grpc.max_receive_message_length", max_bytes),
+                ("grpc.max_send_message_length", max_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self.service_names = list(register(self.server))
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
+        self._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)
+        address = f"{settings.host}:{settings.port}"
+        if settings.tls_cert_file:
+            credentials = grpc.ssl_server_credentials(
+                [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())])
+            self.port = self.server.add_secure_port(address, credentials)
+        else:
+            self.port = self.server.add_insecure_port(address)
+        if self.port == 0:
+            raise RuntimeError(f"cannot bind gRPC port {address}")
+        self.metrics_port: int | None = None
+
+    def _set_status(self, status) -> None:
+        for name in ("", *self.service_names):
+            self.health.set(name, status)
+
+    def start(self) -> None:
+        self.server.start()
+        if self.settings.metrics_port >= 0 and self.metrics_port is None:
+            self.metrics_port = serve_metrics(self.settings.metrics_port)
+        log.info("listening", extra={"port": self.port, "metrics_port": self.metrics_port,
+                                     "tls": self.settings.tls_cert_file is not None})
+
+    def set_serving(self) -> None:
+        """Call once the service can do real work (model loaded, store reachable)."""
+        self._set_status(health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving")
+
+    def begin_shutdown(self) -> None:
+        """Report NOT_SERVING everywhere so load balancers stop sending work."""
+        self.health.enter_graceful_shutdown()
+
+    def stop(self, grace: float | None = None) -> threading.Event:
+        self.begin_shutdown()
+        return self.server.stop(self.settings.grace_seconds if grace is None else grace)
+
+
+def run_until_signalled(service: GrpcService, on_stop: Callable[[], None] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    stopping = threading.Event()
+
+    def _handle(signum, _frame):
+        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _handle)
+    signal.signal(signal.SIGINT, _handle)
+    service.start()
+    stopping.wait()
+    done = service.stop()
+    if on_stop is not None:
+        on_stop()
+    done.wait()
+    log.info("stopped")
