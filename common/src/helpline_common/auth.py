@@ -67,7 +67,7 @@ def issue_token(key: str, subject: str, role: Role | str, regions: Iterable[str]
             raise InvalidArgument(f"unknown region code {region!r}")
     if role in REGIONAL_ROLES and not regions:
         raise InvalidArgument(f"role {role} needs at least one region")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     claims = {"iss": ISSUER, "sub": subject, "role": role.value, "regions": regions,
               "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
     return jwt.encode(claims, _check_key(key), algorithm=ALGORITHM)

@@ -17,7 +17,7 @@ def day_prefix(region: str, day: dt.date) -> str:
 
 
 def recording_key(region: str, call_start: dt.datetime, call_id: str, ext: str) -> str:
-    day = call_start.astimezone(dt.timezone.utc).date()
+    day = call_start.astimezone(dt.UTC).date()
     return f"{day_prefix(region, day)}{call_id}.{ext}"
 
 
@@ -50,5 +50,5 @@ def vosk_model_key(name: str) -> str:
 
 
 def access_log_key(when: dt.datetime, entry_id: str) -> str:
-    when = when.astimezone(dt.timezone.utc)
+    when = when.astimezone(dt.UTC)
     return f"access-log/{when:%Y/%m/%d}/{when:%H%M%S%f}-{entry_id}.json"

@@ -59,6 +59,7 @@ class GrpcService:
         if self.port == 0:
             raise RuntimeError(f"cannot bind gRPC port {address}")
         self.metrics_port: int | None = None
+        self._stopping = threading.Event()
 
     def _set_status(self, status) -> None:
         for name in ("", *self.service_names):
@@ -76,8 +77,32 @@ class GrpcService:
         self._set_status(health_pb2.HealthCheckResponse.SERVING)
         log.info("serving")
 
+    def become_ready_when(self, check: Callable[[], None], interval_s: float = 1.0) -> threading.Thread:
+        """Run `check` in the background until it stops raising, then report SERVING.
+
+        Model loading and store checks happen here, so the server answers health (NOT_SERVING)
+        from the first second and a store outage at start-up only delays readiness.
+        """
+
+        def _loop():
+            while not self._stopping.is_set():
+                try:
+                    check()
+                except Exception as exc:  # noqa: BLE001 - reported and retried
+                    log.warning("not ready yet", extra={"reason": type(exc).__name__, "detail": str(exc)[:200]})
+                    self._stopping.wait(interval_s)
+                    continue
+                if not self._stopping.is_set():
+                    self.set_serving()
+                return
+
+        thread = threading.Thread(target=_loop, name="readiness", daemon=True)
+        thread.start()
+        return thread
+
     def begin_shutdown(self) -> None:
         """Report NOT_SERVING everywhere so load balancers stop sending work."""
+        self._stopping.set()
         self.health.enter_graceful_shutdown()
 
     def stop(self, grace: float | None = None) -> threading.Event:
@@ -102,3 +127,14 @@ def run_until_signalled(service: GrpcService, on_stop: Callable[[], None] | None
         on_stop()
     done.wait()
     log.info("stopped")
+
+
+def serve_main(settings_cls: type[ServerSettings], create_server) -> None:
+    """The whole `main` of a service: settings, logging, server, signals."""
+    from helpline_common.logs import configure_logging
+    from helpline_common.settings import load_settings
+
+    settings = load_settings(settings_cls)
+    configure_logging(settings.log_level)
+    service, _port = create_server(settings)
+    run_until_signalled(service)

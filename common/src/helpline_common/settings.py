@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class StoreSettings(BaseSettings):
     """Where the S3-compatible object store is (MinIO in production)."""
 
-    model_config = SettingsConfigDict(env_prefix="HELPLINE_S3_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="HELPLINE_S3_", extra="ignore", populate_by_name=True)
 
     endpoint: str = "127.0.0.1:9000"
     secure: bool = False

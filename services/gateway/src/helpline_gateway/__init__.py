@@ -1,0 +1,1 @@
+"""Helpline QA gateway: the only service people and jobs talk to."""

@@ -1,0 +1,61 @@
+"""Protocol v1 as data (protocol/v1.yaml): codes, criteria with rules and weights, bands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RULE_KINDS = {"count_at_least", "count_below", "in_first_turns", "in_last_turns", "if_cue", "talk_share_at_most"}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str
+    description: str
+    rule: dict[str, Any]
+    weight: int
+    critical_flag: str | None = None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    version: str
+    counselor_codes: dict[str, str]
+    caller_codes: dict[str, str]
+    criteria: tuple[Criterion, ...]
+    bands: tuple[tuple[str, float], ...]  # (band, min_score), highest first
+    source_yaml: str = field(repr=False, default="")
+
+    def band(self, score: float) -> str:
+        for name, minimum in self.bands:
+            if score >= minimum:
+                return name
+        return self.bands[-1][0]
+
+
+def load_protocol(path: Path | None = None) -> Protocol:
+    """Load and check a protocol file; a broken file is a ValueError naming the problem."""
+    text = path.read_text(encoding="utf-8") if path else \
+        resources.files("helpline_scorer").joinpath("protocol/v1.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    codes = data["codes"]
+    known = set(codes["counselor"]) | set(codes["caller"])
+    criteria = []
+    for raw in data["criteria"]:
+        rule = dict(raw["rule"])
+        if rule.get("kind") not in RULE_KINDS:
+            raise ValueError(f"criterion {raw['id']}: unknown rule kind {rule.get('kind')!r}")
+        for code in [*rule.get("codes", []), *([rule["cue"]] if "cue" in rule else [])]:
+            if code not in known:
+                raise ValueError(f"criterion {raw['id']}: unknown code {code!r}")
+        if int(raw["weight"]) < 0:
+            raise ValueError(f"criterion {raw['id']}: negative weight")
+        criteria.append(Criterion(raw["id"], raw.get("description", ""), rule, int(raw["weight"]),
+                                  raw.get("critical_flag")))
+    bands = tuple(sorted(((b["band"], float(b["min_score"])) for b in data["bands"]), key=lambda b: -b[1]))
+    return Protocol(str(data["version"]), dict(codes["counselor"]), dict(codes["caller"]), tuple(criteria),
+                    bands, text)

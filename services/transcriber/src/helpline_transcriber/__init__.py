@@ -1,0 +1,1 @@
+"""Helpline QA transcriber: local Vosk speech recognition per speaker, redacted."""
