@@ -1,0 +1,9 @@
+"""The scorer's commands of `helpline-qa`."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the scorer's commands to the helpline-qa CLI."""
