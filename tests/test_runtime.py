@@ -67,17 +67,6 @@ def test_gateway_health_reflection_metrics_and_shutdown(store_settings):
         assert health.Check(req, timeout=5).status == health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def test_gateway_not_serving_while_store_is_down(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
-    monkeypatch.setenv("HELPLINE_S3_ENDPOINT", f"127.0.0.1:{devstore.free_port()}")
-    monkeypatch.setenv("HELPLINE_S3_RETRIES", "0")
-    with running(create_gateway, gateway_settings(), wait=False) as (_service, channel):
-        health = health_pb2_grpc.HealthStub(channel)
-        status = health.Check(health_pb2.HealthCheckRequest(), timeout=5, wait_for_ready=True).status
-        assert status == health_pb2.HealthCheckResponse.NOT_SERVING
-
-
 def test_transcriber_loads_its_model_then_serves(store_settings, vosk_test_model_dir):
     settings = TranscriberSettings(port=0, metrics_port=-1, model_dir=vosk_test_model_dir)
     with running(create_transcriber, settings) as (_service, channel):
