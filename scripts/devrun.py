@@ -140,8 +140,8 @@ def run_job(stack: Stack, model_lang: str) -> None:
     day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     for call in calls:
         start = dt.datetime.combine(day, dt.time(call["hour"], 0), tzinfo=dt.timezone.utc)
-        conn = gateway_cli.GatewayConnection(
-            address=stack.env["HELPLINE_GATEWAY_ADDRESS"], token=stack.token(Role.UPLOADER, call["region"], subject=f"uploader-{call['region']}"))
+        uploader = stack.token(Role.UPLOADER, call["region"], subject=f"uploader-{call['region']}")
+        conn = gateway_cli.GatewayConnection(address=stack.env["HELPLINE_GATEWAY_ADDRESS"], token=uploader)
         meta = gateway_cli.build_metadata(call["path"], call["call_id"], call["region"], start,
                                           "stereo-caller-first", call["counselor"], call["consent"], True)
         try:

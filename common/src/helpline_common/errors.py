@@ -54,3 +54,9 @@ class Cancelled(HelplineError):
 
 class DeadlineExceeded(HelplineError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class Aborted(HelplineError):
+    """A concurrent writer won (a conditional write failed); re-read and decide again."""
+
+    code = grpc.StatusCode.ABORTED

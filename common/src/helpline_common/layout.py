@@ -38,6 +38,34 @@ def audit_prefix(audit_id: str) -> str:
     return f"audits/{audit_id}/"
 
 
+def audit_key(audit_id: str, name: str) -> str:
+    """audit.json, manifest.json, cancel.json, lease.json or calls/{call_id}.json of an audit."""
+    return f"{audit_prefix(audit_id)}{name}"
+
+
+def result_day_prefix(region: str, day: dt.date) -> str:
+    """Per-call audit results (score summaries, no text), partitioned like recordings for reports."""
+    return f"results/{region}/{day:%Y/%m/%d}/"
+
+
+def result_key(region: str, call_start: dt.datetime, call_id: str) -> str:
+    return f"{result_day_prefix(region, call_start.astimezone(dt.timezone.utc).date())}{call_id}.json"
+
+
+def report_key(scope: str, first: dt.date, last: dt.date, audience: str) -> str:
+    """Key without extension (.json and .html are stored); scope: a region code or "national";
+    audience: "supervisor" (with the counselor breakdown) or "reviewer"."""
+    return f"reports/{scope}/{first:%Y-%m-%d}_{last:%Y-%m-%d}-{audience}"
+
+
+def review_key(region: str, call_id: str, review_id: str) -> str:
+    return f"reviews/{region}/{call_id}/{review_id}.json"
+
+
+def nightly_key(day: dt.date) -> str:
+    return f"nightly/{day:%Y-%m-%d}.json"
+
+
 def scorer_model_prefix(version: str) -> str:
     return f"models/scorer/{version}/"
 

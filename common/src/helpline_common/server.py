@@ -60,6 +60,7 @@ class GrpcService:
             raise RuntimeError(f"cannot bind gRPC port {address}")
         self.metrics_port: int | None = None
         self._stopping = threading.Event()
+        self._stop_callbacks: list[Callable[[], None]] = []
 
     def _set_status(self, status) -> None:
         for name in ("", *self.service_names):
@@ -100,6 +101,24 @@ class GrpcService:
         thread.start()
         return thread
 
+    def add_background_loop(self, work: Callable[[], None], interval_s: float) -> threading.Thread:
+        """Run `work` every `interval_s` seconds until shutdown (errors are logged, the loop goes on)."""
+
+        def _loop():
+            while not self._stopping.wait(interval_s):
+                try:
+                    work()
+                except Exception:  # noqa: BLE001 - a background duty must not die
+                    log.exception("background work failed")
+
+        thread = threading.Thread(target=_loop, name="background", daemon=True)
+        thread.start()
+        return thread
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Call `callback` at shutdown, after NOT_SERVING and before the server stops."""
+        self._stop_callbacks.append(callback)
+
     def begin_shutdown(self) -> None:
         """Report NOT_SERVING everywhere so load balancers stop sending work."""
         self._stopping.set()
@@ -107,6 +126,11 @@ class GrpcService:
 
     def stop(self, grace: float | None = None) -> threading.Event:
         self.begin_shutdown()
+        for callback in self._stop_callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - shutdown goes on
+                log.exception("stop callback failed")
         return self.server.stop(self.settings.grace_seconds if grace is None else grace)
 
 

@@ -19,7 +19,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from helpline_common.errors import HelplineError, NotFound, Unavailable
+from helpline_common.errors import Aborted, HelplineError, NotFound, Unavailable
 from helpline_common.settings import StoreSettings
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ def _translated(method):
         except HelplineError:
             raise
         except S3Error as exc:
+            if exc.code == "PreconditionFailed":
+                raise Aborted("the object changed meanwhile") from exc
             if exc.code in _MISSING:
                 raise NotFound(f"object not found: {exc.resource or ''}".strip()) from exc
             log.warning("object store error", extra={"s3_code": exc.code, "op": method.__name__})
@@ -113,6 +115,28 @@ class ObjectStore:
 
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))
+
+    @_translated
+    def get_json_with_etag(self, key: str) -> tuple[Any, str]:
+        response = self.client.get_object(self.bucket, key)
+        try:
+            return json.loads(response.read()), response.headers.get("etag", "").strip('"')
+        finally:
+            response.close()
+            response.release_conn()
+
+    @_translated
+    def put_json_conditional(self, key: str, value: Any, *, if_match: str | None = None) -> str:
+        """Write only if the object does not exist (if_match None) or still has etag `if_match`.
+
+        Raises Aborted when another writer got there first. The S3 conditional PUT (If-None-Match /
+        If-Match) is supported by MinIO and SeaweedFS; minio-py has no public argument for it, hence
+        the internal `_put_object`.
+        """
+        data = json.dumps(value, ensure_ascii=False, sort_keys=True).encode()
+        headers = {"Content-Type": "application/json"}
+        headers.update({"If-Match": f'"{if_match}"'} if if_match else {"If-None-Match": "*"})
+        return self.client._put_object(self.bucket, key, data, headers=headers).etag
 
     # -- large objects -------------------------------------------------------------------------
 

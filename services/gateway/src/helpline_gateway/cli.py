@@ -16,9 +16,13 @@ import grpc
 import typer
 from google.protobuf import duration_pb2, timestamp_pb2
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from helpline.common.v1 import recording_pb2
-from helpline.gateway.v1 import gateway_pb2, gateway_service_pb2_grpc
+from helpline.common.v1 import recording_pb2 as common_pb2
+from helpline.gateway.v1 import audit_pb2, gateway_pb2, gateway_service_pb2_grpc, report_pb2
+from helpline.scorer.v1 import scorer_pb2
 from helpline_common import audio
 from helpline_common.auth import Role, auth_metadata, issue_token
 from helpline_common.client import open_channel
@@ -81,6 +85,44 @@ def ingest_file(conn: GatewayConnection, path: Path, meta: recording_pb2.Recordi
     return conn.stub.IngestRecording(_upload(meta, path), metadata=conn.metadata, timeout=timeout)
 
 
+def to_proto_date(day: dt.date) -> common_pb2.Date:
+    return common_pb2.Date(year=day.year, month=day.month, day=day.day)
+
+
+def period(first: dt.datetime, last: dt.datetime | None) -> common_pb2.Period:
+    return common_pb2.Period(first_day=to_proto_date(first.date()), last_day=to_proto_date((last or first).date()))
+
+
+def state_name(state: int) -> str:
+    return audit_pb2.AuditState.Name(state).removeprefix("AUDIT_STATE_").lower()
+
+
+def print_audit(audit: audit_pb2.Audit) -> None:
+    p = audit.progress
+    print(f"{audit.audit_id}  {state_name(audit.state):<9} regions={','.join(audit.region_codes)}  "
+          f"calls={p.total_calls} done={p.done_calls} failed={p.failed_calls} remaining={p.remaining_calls}"
+          + (f"  reason: {audit.failure_reason}" if audit.failure_reason else ""))
+
+
+def watch(conn: GatewayConnection, audit_id: str, show_progress: bool = True) -> audit_pb2.Audit:
+    """Follow an audit until it ends; a progress bar on a terminal."""
+    audit = None
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeRemainingColumn(), console=console, disable=not show_progress) as bar:
+        task = bar.add_task(f"audit {audit_id}", total=None)
+        for update in conn.stub.WatchAudit(gateway_pb2.WatchAuditRequest(audit_id=audit_id),
+                                           metadata=conn.metadata, timeout=24 * 3600):
+            audit = update.audit
+            p = audit.progress
+            bar.update(task, total=p.total_calls or None, completed=p.done_calls + p.failed_calls,
+                       description=f"audit {audit_id} ({state_name(audit.state)})")
+    return audit
+
+
+def exit_code_for(audit: audit_pb2.Audit) -> int:
+    return 0 if audit.state == audit_pb2.AUDIT_STATE_SUCCEEDED else 1
+
+
 def register(app: typer.Typer) -> None:
     tokens = typer.Typer(help="Bearer tokens for people and jobs (operators only).", no_args_is_help=True)
     app.add_typer(tokens, name="tokens")
@@ -131,3 +173,203 @@ def register(app: typer.Typer) -> None:
             conn.close()
         state = "already stored" if answer.already_present else "stored"
         print(f"{state}: {answer.recording.ref.object_key} sha256={answer.recording.ref.sha256}")
+
+    token_opt = typer.Option(None, help="Bearer token (default: HELPLINE_TOKEN)")
+    audit_app = typer.Typer(help="Audits: request, follow, cancel (supervisors).", no_args_is_help=True)
+    app.add_typer(audit_app, name="audit")
+
+    def connect(token: str | None) -> GatewayConnection:
+        return GatewayConnection(token=token)
+
+    @audit_app.command("request")
+    def audit_request(
+        region: list[str] = typer.Option(..., help="Region code (repeat for several)"),
+        first: dt.datetime = typer.Option(..., "--from", formats=["%Y-%m-%d"], help="First day"),
+        last: dt.datetime = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last day (default: --from)"),
+        calls: int = typer.Option(None, help="Calls per region"),
+        margin: float = typer.Option(None, help="Or: wanted margin of error on a compliance rate, e.g. 0.1"),
+        seed: int = typer.Option(0, help="Random seed (0: chosen and recorded by the gateway)"),
+        min_seconds: float = typer.Option(None, help="Minimum call duration"),
+        wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow the audit until it ends"),
+        token: str = token_opt,
+    ) -> None:
+        """Sample calls of a region and period and start their audit."""
+        plan = audit_pb2.SamplingPlan(seed=seed)
+        if calls is not None and margin is not None:
+            raise typer.BadParameter("give --calls or --margin, not both")
+        if calls is not None:
+            plan.calls_per_region = calls
+        elif margin is not None:
+            plan.margin_of_error.margin, plan.margin_of_error.confidence = margin, 0.95
+        if min_seconds is not None:
+            plan.min_duration.FromTimedelta(dt.timedelta(seconds=min_seconds))
+        conn = connect(token)
+        try:
+            audit = conn.stub.RequestAudit(gateway_pb2.RequestAuditRequest(
+                region_codes=region, period=period(first, last), sampling=plan), metadata=conn.metadata,
+                timeout=30).audit
+            print_audit(audit)
+            if wait:
+                audit = watch(conn, audit.audit_id)
+                print_audit(audit)
+                raise typer.Exit(exit_code_for(audit))
+        except grpc.RpcError as exc:
+            raise fail(exc) from None
+        finally:
+            conn.close()
+
+    @audit_app.command("status")
+    def audit_status(audit_id: str = typer.Argument(None, help="Audit id; none lists recent audits"),
+                     token: str = token_opt) -> None:
+        """One audit with its calls, or the list of recent audits."""
+        conn = connect(token)
+        try:
+            if audit_id is None:
+                for audit in conn.stub.ListAudits(gateway_pb2.ListAuditsRequest(), metadata=conn.metadata,
+                                                  timeout=30).audits:
+                    print_audit(audit)
+                return
+            answer = conn.stub.GetAudit(gateway_pb2.GetAuditRequest(audit_id=audit_id), metadata=conn.metadata,
+                                        timeout=30)
+            print_audit(answer.audit)
+            table = Table("call", "region", "state", "score", "reason")
+            for c in answer.calls:
+                table.add_row(c.call_id, c.region_code, audit_pb2.CallState.Name(c.state).removeprefix("CALL_STATE_"),
+                              f"{c.score:.1f}" if c.state == audit_pb2.CALL_STATE_SCORED else "", c.failure_reason)
+            Console().print(table)
+        except grpc.RpcError as exc:
+            raise fail(exc) from None
+        finally:
+            conn.close()
+
+    @audit_app.command("watch")
+    def audit_watch(audit_id: str, token: str = token_opt) -> None:
+        """Follow an audit with a progress bar until it ends (exit 1 unless it succeeded)."""
+        conn = connect(token)
+        try:
+            audit = watch(conn, audit_id)
+            print_audit(audit)
+        except grpc.RpcError as exc:
+            raise fail(exc) from None
+        finally:
+            conn.close()
+        raise typer.Exit(exit_code_for(audit))
+
+    @audit_app.command("cancel")
+    def audit_cancel(audit_id: str, token: str = token_opt) -> None:
+        """Cancel an audit."""
+        conn = connect(token)
+        try:
+            print_audit(conn.stub.CancelAudit(gateway_pb2.CancelAuditRequest(audit_id=audit_id),
+                                              metadata=conn.metadata, timeout=30).audit)
+        except grpc.RpcError as exc:
+            raise fail(exc) from None
+        finally:
+            conn.close()
+
+    report_app = typer.Typer(help="Quality reports.", no_args_is_help=True)
+    app.add_typer(report_app, name="report")
+
+    @report_app.command("get")
+    def report_get(
+        first: dt.datetime = typer.Option(..., "--from", formats=["%Y-%m-%d"]),
+        last: dt.datetime = typer.Option(None, "--to", formats=["%Y-%m-%d"]),
+        region: str = typer.Option("", help="Region code; empty: the cross-region report (reviewers)"),
+        fmt: str = typer.Option("html", "--format", help="html or json"),
+        output: Path = typer.Option(..., "-o", "--output", help="File to write"),
+        token: str = token_opt,
+    ) -> None:
+        """Save a region's (or the cross-region) report to a file."""
+        formats = {"html": report_pb2.REPORT_FORMAT_HTML, "json": report_pb2.REPORT_FORMAT_JSON}
+        if fmt not in formats:
+            raise typer.BadParameter("html or json")
+        conn = connect(token)
+        try:
+            answer = conn.stub.GetReport(gateway_pb2.GetReportRequest(
+                region_code=region, period=period(first, last), format=formats[fmt]), metadata=conn.metadata,
+                timeout=120)
+        except grpc.RpcError as exc:
+            raise fail(exc) from None
+        finally:
+            conn.close()
+        output.write_bytes(answer.content)
+        print(f"saved {output} ({len(answer.content)} bytes; stored as {answer.object_key})")
+
+    flags_app = typer.Typer(help="Calls flagged for review.", no_args_is_help=True)
+    app.add_typer(flags_app, name="flags")
+
+    @flags_app.command("list")
+    def flags_list(
+        region: str = typer.Option(...),
+        first: dt.datetime = typer.Option(..., "--from", formats=["%Y-%m-%d"]),
+        last: dt.datetime = typer.Option(None, "--to", formats=["%Y-%m-%d"]),
+        token: str = token_opt,
+    ) -> None:
+        """Calls with a critical flag, and the moments to listen to."""
+        conn = connect(token)
+        try:
+            calls = conn.stub.ListFlaggedCalls(gateway_pb2.ListFlaggedCallsRequest(
+                region_code=region, period=period(first, last)), metadata=conn.metadata, timeout=60).calls
+        except grpc.RpcError as exc:
+            raise fail(exc) from None
+        finally:
+            conn.close()
+        table = Table("audit", "call", "flag", "score", "listen at (s)")
+        for c in calls:
+            offsets = ", ".join(f"{o.ToTimedelta().total_seconds():.1f}" for o in c.offsets)
+            table.add_row(c.audit_id, c.call_id, c.flag, f"{c.score:.1f}", offsets)
+        Console().print(table)
+
+    review_app = typer.Typer(help="Supervisors' reviews of calls.", no_args_is_help=True)
+    app.add_typer(review_app, name="review")
+    outcomes = {"met": scorer_pb2.CRITERION_OUTCOME_MET, "not_met": scorer_pb2.CRITERION_OUTCOME_NOT_MET,
+                "na": scorer_pb2.CRITERION_OUTCOME_NOT_APPLICABLE}
+
+    @review_app.command("submit")
+    def review_submit(
+        audit_id: str = typer.Option(...),
+        call_id: str = typer.Option(...),
+        judgement: list[str] = typer.Option([], help="criterion=met|not_met|na (repeat)"),
+        score: float = typer.Option(None, help="Your overall score, 0-100"),
+        token: str = token_opt,
+    ) -> None:
+        """Record your judgement of a call, per criterion."""
+        request = gateway_pb2.SubmitReviewRequest(audit_id=audit_id, call_id=call_id)
+        for item in judgement:
+            criterion, _, outcome = item.partition("=")
+            if outcome not in outcomes:
+                raise typer.BadParameter(f"{item}: use criterion=met|not_met|na")
+            request.judgements.add(criterion_id=criterion, outcome=outcomes[outcome])
+        if score is not None:
+            request.score = score
+        conn = connect(token)
+        try:
+            print(conn.stub.SubmitReview(request, metadata=conn.metadata, timeout=30).review_key)
+        except grpc.RpcError as exc:
+            raise fail(exc) from None
+        finally:
+            conn.close()
+
+    @app.command("nightly")
+    def nightly(
+        date: dt.datetime = typer.Option(None, formats=["%Y-%m-%d"], help="Day to sample (default: yesterday, UTC)"),
+        wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the audit to finish"),
+        token: str = token_opt,
+    ) -> None:
+        """Sample a day for every region and start the audit (idempotent per day). For the CronJob."""
+        day = date.date() if date else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+        conn = connect(token)
+        try:
+            answer = conn.stub.StartNightlySampling(gateway_pb2.StartNightlySamplingRequest(
+                date=to_proto_date(day)), metadata=conn.metadata, timeout=60)
+            audit = answer.audits[0]
+            print(("already sampled: " if answer.already_sampled else "started: ") + audit.audit_id)
+            if wait:
+                audit = watch(conn, audit.audit_id, show_progress=False)
+            print_audit(audit)
+        except grpc.RpcError as exc:
+            raise fail(exc) from None
+        finally:
+            conn.close()
+        if audit.state in (audit_pb2.AUDIT_STATE_FAILED, audit_pb2.AUDIT_STATE_CANCELLED):
+            raise typer.Exit(1)

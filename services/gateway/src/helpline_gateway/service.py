@@ -1,43 +1,322 @@
-"""The gateway's gRPC service."""
+"""The gateway's gRPC service: who may do what, then the work (ingest, audits, reports, reviews)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import secrets
+import time
 
-from helpline.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
+from google.protobuf import json_format
+
+from helpline.common.v1 import recording_pb2, transcript_pb2
+from helpline.gateway.v1 import audit_pb2, gateway_pb2, gateway_service_pb2, gateway_service_pb2_grpc, report_pb2
+from helpline.scorer.v1 import scorer_pb2, scorer_service_pb2_grpc
+from helpline.transcriber.v1 import transcriber_service_pb2_grpc
+from helpline_common import layout
 from helpline_common.auth import Principal, Role, authenticate
+from helpline_common.client import ServiceClient
+from helpline_common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from helpline_common.regions import is_known, regions
 from helpline_common.server import GrpcService
 from helpline_common.storage import ObjectStore
-from helpline_gateway import ingest
+from helpline_gateway import access_log, ingest
+from helpline_gateway.audits import FINAL_STATES, AuditEngine, AuditRepository, new_audit_id, to_date
+from helpline_gateway.reporting import ReportCenter
 from helpline_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
+MAX_PERIOD_DAYS = 366
+WATCH_POLL_S = 0.5
+
+
+def check_period(period) -> tuple[dt.date, dt.date]:
+    try:
+        first, last = to_date(period.first_day), to_date(period.last_day)
+    except ValueError:
+        raise InvalidArgument("period has an invalid date") from None
+    if first > last:
+        raise InvalidArgument("period ends before it starts")
+    if last > dt.datetime.now(dt.timezone.utc).date():
+        raise InvalidArgument("period ends in the future")
+    if (last - first).days + 1 > MAX_PERIOD_DAYS:
+        raise InvalidArgument(f"period longer than {MAX_PERIOD_DAYS} days")
+    return first, last
+
+
+def check_sampling(plan: audit_pb2.SamplingPlan, settings: GatewaySettings) -> audit_pb2.SamplingPlan:
+    """Validate a sampling plan and fill in the defaults, including a recorded random seed."""
+    plan = audit_pb2.SamplingPlan.FromString(plan.SerializeToString())
+    which = plan.WhichOneof("size")
+    if which is None:
+        plan.calls_per_region = settings.default_calls_per_region
+    elif which == "calls_per_region" and not 1 <= plan.calls_per_region <= 10000:
+        raise InvalidArgument("calls_per_region must be within 1-10000")
+    elif which == "margin_of_error":
+        moe = plan.margin_of_error
+        if not 0.01 <= moe.margin <= 0.5:
+            raise InvalidArgument("margin must be within 0.01-0.5")
+        if not 0.5 < moe.confidence < 1:
+            raise InvalidArgument("confidence must be between 0.5 and 1")
+    if plan.seed == 0:
+        plan.seed = secrets.randbits(63) or 1
+    if not plan.HasField("min_duration"):
+        plan.min_duration.FromTimedelta(dt.timedelta(seconds=settings.min_call_seconds))
+    elif plan.min_duration.ToTimedelta().total_seconds() < 0:
+        raise InvalidArgument("min_duration must not be negative")
+    return plan
 
 
 class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
-    def __init__(self, settings: GatewaySettings, store: ObjectStore):
-        self.settings = settings
-        self.store = store
+    def __init__(self, settings: GatewaySettings, store: ObjectStore, engine: AuditEngine, reports: ReportCenter):
+        self.settings, self.store, self.engine, self.reports = settings, store, engine, reports
+        self.audits = AuditRepository(store)
 
-    def _principal(self, context) -> Principal:
-        return authenticate(context, self.settings.token_signing_key.get_secret_value())
+    def _principal(self, context, *roles: Role) -> Principal:
+        principal = authenticate(context, self.settings.token_signing_key.get_secret_value())
+        principal.require_role(*roles)
+        return principal
+
+    def _visible_audit(self, principal: Principal, audit_id: str) -> audit_pb2.Audit:
+        audit = self.audits.load(audit_id)
+        if not any(principal.may_see_region(r) for r in audit.region_codes):
+            raise NotFound(f"no audit {audit_id}")  # do not reveal other regions' audits
+        return audit
+
+    # -- ingest --------------------------------------------------------------------------------
 
     def IngestRecording(self, request_iterator, context):
-        principal = self._principal(context)
-        principal.require_role(Role.UPLOADER, Role.ADMIN)
+        principal = self._principal(context, Role.UPLOADER, Role.ADMIN)
         return ingest.ingest(request_iterator, self.store, self.settings, principal.require_region)
+
+    # -- audits --------------------------------------------------------------------------------
+
+    def _start_audit(self, principal: Principal, region_codes, period, plan) -> audit_pb2.Audit:
+        audit = audit_pb2.Audit(audit_id=new_audit_id(), state=audit_pb2.AUDIT_STATE_PENDING,
+                                region_codes=region_codes, period=period, sampling=plan,
+                                requested_by=principal.subject)
+        audit.created_at.GetCurrentTime()
+        self.audits.save(audit)  # persisted before it is acknowledged
+        self.engine.submit(audit.audit_id)
+        log.info("audit requested", extra={"audit_id": audit.audit_id, "regions": len(region_codes)})
+        return audit
+
+    def RequestAudit(self, request, context):
+        principal = self._principal(context, Role.SUPERVISOR, Role.SAMPLER, Role.ADMIN)
+        codes = sorted(set(request.region_codes))
+        if not codes:
+            raise InvalidArgument("name at least one region")
+        for code in codes:
+            if not is_known(code):
+                raise InvalidArgument(f"unknown region code {code!r}")
+            principal.require_region(code)
+        check_period(request.period)
+        plan = check_sampling(request.sampling, self.settings)
+        return gateway_pb2.RequestAuditResponse(audit=self._start_audit(principal, codes, request.period, plan))
+
+    def GetAudit(self, request, context):
+        principal = self._principal(context, Role.SUPERVISOR, Role.REVIEWER, Role.SAMPLER, Role.ADMIN)
+        audit = self._visible_audit(principal, request.audit_id)
+        calls = []
+        for c in self.audits.manifest(audit.audit_id) or []:
+            if not principal.may_see_region(c.region):
+                continue
+            state = self.audits.call(audit.audit_id, c.call_id) or {"state": "pending"}
+            calls.append(audit_pb2.AuditCall(
+                call_id=c.call_id, region_code=c.region,
+                state=audit_pb2.CallState.Value(f"CALL_STATE_{state['state'].upper()}"),
+                recording=recording_pb2.RecordingRef(object_key=c.recording_key, sha256=c.sha256),
+                failure_reason=state.get("failure_reason", ""), score=state.get("score", 0.0)))
+        return gateway_pb2.GetAuditResponse(audit=audit, calls=calls)
+
+    def ListAudits(self, request, context):
+        principal = self._principal(context, Role.SUPERVISOR, Role.REVIEWER, Role.SAMPLER, Role.ADMIN)
+        page_size = request.page_size or 50
+        if not 1 <= page_size <= 500:
+            raise InvalidArgument("page_size must be within 1-500")
+        found: list[audit_pb2.Audit] = []
+        next_token = ""
+        for audit_id in self.audits.ids():
+            if request.page_token and audit_id >= request.page_token:
+                continue
+            try:
+                audit = self.audits.load(audit_id)
+            except NotFound:
+                continue
+            if request.region_code and request.region_code not in audit.region_codes:
+                continue
+            if not any(principal.may_see_region(r) for r in audit.region_codes):
+                continue
+            if len(found) == page_size:
+                next_token = found[-1].audit_id
+                break
+            found.append(audit)
+        return gateway_pb2.ListAuditsResponse(audits=found, next_page_token=next_token)
+
+    def CancelAudit(self, request, context):
+        principal = self._principal(context, Role.SUPERVISOR, Role.ADMIN)
+        audit = self._visible_audit(principal, request.audit_id)
+        for code in audit.region_codes:
+            principal.require_region(code)  # a supervisor cancels only audits wholly of their regions
+        if audit.state not in FINAL_STATES:
+            self.engine.cancel(audit.audit_id, principal.subject)
+            if not self.engine.is_running(audit.audit_id):
+                self.engine.submit(audit.audit_id)  # nobody works on it: finish the cancellation here
+            deadline = time.monotonic() + 10
+            while audit.state not in FINAL_STATES and time.monotonic() < deadline and context.is_active():
+                time.sleep(0.1)
+                audit = self.audits.load(audit.audit_id)
+        return gateway_pb2.CancelAuditResponse(audit=audit)
+
+    def WatchAudit(self, request, context):
+        principal = self._principal(context, Role.SUPERVISOR, Role.REVIEWER, Role.SAMPLER, Role.ADMIN)
+        audit = self._visible_audit(principal, request.audit_id)
+        last = None
+        while context.is_active():
+            snapshot = audit.SerializeToString(deterministic=True)
+            if snapshot != last:
+                last = snapshot
+                yield gateway_pb2.WatchAuditResponse(audit=audit)
+            if audit.state in FINAL_STATES:
+                return
+            time.sleep(WATCH_POLL_S)
+            audit = self.audits.load(request.audit_id)
+
+    def StartNightlySampling(self, request, context):
+        principal = self._principal(context, Role.SAMPLER, Role.ADMIN)
+        day = to_date(request.date) if request.HasField("date") else None
+        if day is None:
+            raise InvalidArgument("date is required")
+        period = {"first_day": request.date, "last_day": request.date}
+        check_period(audit_pb2.Audit(period=period).period)
+        marker = layout.nightly_key(day)
+        try:
+            existing = self.store.get_json(marker)
+            return gateway_pb2.StartNightlySamplingResponse(
+                audits=[self.audits.load(existing["audit_id"])], already_sampled=True)
+        except NotFound:
+            pass
+        plan = check_sampling(request.sampling if request.HasField("sampling") else self.settings.nightly_plan(),
+                              self.settings)
+        audit = audit_pb2.Audit(audit_id=new_audit_id(), state=audit_pb2.AUDIT_STATE_PENDING,
+                                region_codes=sorted(regions()), period=period, sampling=plan,
+                                requested_by=principal.subject)
+        audit.created_at.GetCurrentTime()
+        self.audits.save(audit)
+        try:  # the marker decides which of two concurrent nightly runs wins
+            self.store.put_json_conditional(marker, {"audit_id": audit.audit_id})
+        except Aborted:
+            self.store.delete(layout.audit_key(audit.audit_id, "audit.json"))
+            existing = self.store.get_json(marker)
+            return gateway_pb2.StartNightlySamplingResponse(
+                audits=[self.audits.load(existing["audit_id"])], already_sampled=True)
+        self.engine.submit(audit.audit_id)
+        return gateway_pb2.StartNightlySamplingResponse(audits=[audit], already_sampled=False)
+
+    # -- reading results -----------------------------------------------------------------------
+
+    def GetReport(self, request, context):
+        fmt = request.format or report_pb2.REPORT_FORMAT_JSON
+        if not request.region_code:
+            principal = self._principal(context, Role.REVIEWER, Role.ADMIN)
+            first, last = check_period(request.period)
+            content, key = self.reports.cross_region(first, last, fmt)
+        else:
+            principal = self._principal(context, Role.SUPERVISOR, Role.REVIEWER, Role.ADMIN)
+            if not is_known(request.region_code):
+                raise InvalidArgument(f"unknown region code {request.region_code!r}")
+            principal.require_region(request.region_code)
+            first, last = check_period(request.period)
+            with_counselors = principal.role in (Role.SUPERVISOR, Role.ADMIN)
+            content, key = self.reports.region(request.region_code, first, last, fmt, with_counselors)
+        access_log.record(self.store, principal, "read_report", key)
+        content_type = "text/html; charset=utf-8" if fmt == report_pb2.REPORT_FORMAT_HTML else "application/json"
+        return gateway_pb2.GetReportResponse(content=content, content_type=content_type, object_key=key)
+
+    def ListFlaggedCalls(self, request, context):
+        principal = self._principal(context, Role.SUPERVISOR, Role.REVIEWER, Role.ADMIN)
+        if not is_known(request.region_code):
+            raise InvalidArgument(f"unknown region code {request.region_code!r}")
+        principal.require_region(request.region_code)
+        first, last = check_period(request.period)
+        calls = self.reports.flagged_calls(request.region_code, first, last)
+        access_log.record(self.store, principal, "list_flagged_calls",
+                          f"{request.region_code}/{first:%Y-%m-%d}_{last:%Y-%m-%d}")
+        return gateway_pb2.ListFlaggedCallsResponse(calls=calls)
+
+    def _sampled_call(self, principal: Principal, audit_id: str, call_id: str):
+        audit = self._visible_audit(principal, audit_id)
+        for c in self.audits.manifest(audit.audit_id) or []:
+            if c.call_id == call_id:
+                principal.require_region(c.region)
+                return c
+        raise NotFound(f"call {call_id} is not in audit {audit_id}")
+
+    def GetTranscript(self, request, context):
+        principal = self._principal(context, Role.SUPERVISOR, Role.ADMIN)
+        call = self._sampled_call(principal, request.audit_id, request.call_id)
+        state = self.audits.call(request.audit_id, call.call_id) or {}
+        if "transcript_key" not in state:
+            raise FailedPrecondition("this call has not been transcribed yet")
+        access_log.record(self.store, principal, "read_transcript", state["transcript_key"])
+        transcript = json_format.ParseDict(self.store.get_json(state["transcript_key"]), transcript_pb2.Transcript())
+        response = gateway_pb2.GetTranscriptResponse(transcript=transcript)
+        if "score_key" in state and self.store.exists(state["score_key"]):
+            access_log.record(self.store, principal, "read_score", state["score_key"])
+            json_format.ParseDict(self.store.get_json(state["score_key"]), response.score)
+        return response
+
+    def SubmitReview(self, request, context):
+        principal = self._principal(context, Role.SUPERVISOR, Role.ADMIN)
+        call = self._sampled_call(principal, request.audit_id, request.call_id)
+        known = self.reports.criterion_ids()
+        if not request.judgements and not request.HasField("score"):
+            raise InvalidArgument("a review needs at least one judgement or a score")
+        seen = set()
+        for j in request.judgements:
+            if j.criterion_id not in known:
+                raise InvalidArgument(f"unknown criterion {j.criterion_id!r}")
+            if j.criterion_id in seen:
+                raise InvalidArgument(f"criterion {j.criterion_id!r} judged twice")
+            if j.outcome == scorer_pb2.CRITERION_OUTCOME_UNSPECIFIED:
+                raise InvalidArgument(f"criterion {j.criterion_id!r} has no outcome")
+            seen.add(j.criterion_id)
+        if request.HasField("score") and not 0 <= request.score <= 100:
+            raise InvalidArgument("score must be within 0-100")
+        review_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+        key = layout.review_key(call.region, call.call_id, review_id)
+        review = json_format.MessageToDict(request, preserving_proto_field_name=True)
+        review.update(region_code=call.region, reviewer=principal.subject, recording_sha256=call.sha256,
+                      created_at=dt.datetime.now(dt.timezone.utc).isoformat())
+        self.store.put_json(key, review)
+        return gateway_pb2.SubmitReviewResponse(review_key=key)
 
 
 def create_server(settings: GatewaySettings) -> tuple[GrpcService, int]:
     store = ObjectStore(settings.store)
-    servicer = GatewayServicer(settings, store)
+    root_cert = settings.upstream_root_cert_file
+    transcriber = ServiceClient(settings.transcriber_addresses.split(","),
+                                transcriber_service_pb2_grpc.TranscriberServiceStub, root_cert=root_cert)
+    scorer = ServiceClient(settings.scorer_addresses.split(","), scorer_service_pb2_grpc.ScorerServiceStub,
+                           root_cert=root_cert)
+    reports = ReportCenter(store, scorer, min_call_seconds=settings.min_call_seconds)
+    engine = AuditEngine(store, transcriber, scorer, parallelism=settings.audit_parallelism,
+                         lease_ttl_s=settings.audit_lease_seconds, on_finished=reports.render_for_audit)
+    servicer = GatewayServicer(settings, store, engine, reports)
 
     def register(server):
         gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     service = GrpcService(settings, register)
-    service.become_ready_when(store.ensure_bucket)
+
+    def ready() -> None:
+        store.ensure_bucket()
+        engine.resume_unfinished()
+        service.add_background_loop(engine.resume_unfinished, settings.audit_lease_seconds)
+
+    service.become_ready_when(ready)
+    service.on_stop(engine.shutdown)
     return service, service.port

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -20,6 +22,18 @@ class GatewaySettings(ServerSettings):
     # Declared and measured durations may differ this much (telephony systems round).
     duration_tolerance_s: float = Field(default=2.0, ge=0)
     audit_parallelism: int = Field(default=4, ge=1, le=256)
+    # A replica that stops renewing its lease on an audit loses it after this long.
+    audit_lease_seconds: float = Field(default=30, gt=0.5)
+    default_calls_per_region: int = Field(default=10, ge=1, le=10000)
+    nightly_calls_per_region: int = Field(default=10, ge=1, le=10000)
+    min_call_seconds: float = Field(default=30, ge=0)
+    # CA certificate to verify the transcriber's and scorer's TLS; unset means plaintext.
+    upstream_root_cert_file: Path | None = None
+
+    def nightly_plan(self):
+        from helpline.gateway.v1 import audit_pb2
+
+        return audit_pb2.SamplingPlan(calls_per_region=self.nightly_calls_per_region)
 
     @field_validator("token_signing_key")
     @classmethod
