@@ -32,7 +32,7 @@ from helpline.scorer.v1 import scorer_pb2
 from helpline.transcriber.v1 import transcriber_pb2
 from helpline_common import layout
 from helpline_common.client import RETRYABLE, ServiceClient
-from helpline_common.errors import Aborted, HelplineError, NotFound
+from helpline_common.errors import Aborted, HelplineError, NotFound, Unavailable
 from helpline_common.storage import ObjectStore
 from helpline_gateway import sampling
 
@@ -317,8 +317,12 @@ class AuditEngine:
         return sample
 
     def _model_identities(self) -> dict[str, str]:
-        speech = self.transcriber.call("GetModelInfo", transcriber_pb2.GetModelInfoRequest(), timeout=10).model
-        scorer = self.scorer.call("GetModelInfo", scorer_pb2.GetModelInfoRequest(), timeout=10).model
+        """Which speech and scorer models will do the work: part of the key of reusable results."""
+        try:
+            speech = self.transcriber.call("GetModelInfo", transcriber_pb2.GetModelInfoRequest(), timeout=10).model
+            scorer = self.scorer.call("GetModelInfo", scorer_pb2.GetModelInfoRequest(), timeout=10).model
+        except grpc.RpcError as exc:
+            raise Unavailable(f"transcriber or scorer unavailable: {exc.code().name}") from None
         return {"speech": speech.sha256 or speech.name, "scorer": scorer.version or "unversioned"}
 
     @staticmethod

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 
 from helpline_common import layout
 from helpline_common.storage import ObjectStore
+from helpline_gateway import stats
 
 MOSCOW = dt.timezone(dt.timedelta(hours=3))
 # (first hour, name) in Moscow time; a call belongs to the last band that starts at or before its hour.
@@ -77,9 +77,7 @@ class SampleSize:
             return 0
         if self.calls_per_region is not None:
             return min(self.calls_per_region, population)
-        z = statistics.NormalDist().inv_cdf(0.5 + self.confidence / 2)
-        n0 = z * z * 0.25 / (self.margin * self.margin)
-        return min(population, math.ceil(n0 / (1 + (n0 - 1) / population)))
+        return stats.sample_size(self.margin, population, self.confidence)
 
 
 def days(first: dt.date, last: dt.date) -> list[dt.date]:

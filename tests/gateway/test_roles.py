@@ -1,0 +1,138 @@
+"""Every role × RPC pair: allowed ones get past authorization, the others are refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import grpc
+import pytest
+
+from helpline.common.v1 import recording_pb2
+from helpline.gateway.v1 import audit_pb2, gateway_pb2, gateway_service_pb2_grpc
+from helpline_common.auth import Role, issue_token
+from helpline_scorer.service import create_server as create_scorer
+from helpline_scorer.settings import ScorerSettings
+from tests.conftest import SIGNING_KEY, bearer, running
+from tests.gateway.conftest import gateway
+from tests.test_ingest import metadata, upload, wav_bytes
+
+YESTERDAY = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+DAY = recording_pb2.Date(year=YESTERDAY.year, month=YESTERDAY.month, day=YESTERDAY.day)
+PERIOD = recording_pb2.Period(first_day=DAY, last_day=DAY)
+DENIED = {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED}
+
+TOKENS = {
+    "uploader-77": bearer(Role.UPLOADER, "77"),
+    "supervisor-77": bearer(Role.SUPERVISOR, "77"),
+    "supervisor-78": bearer(Role.SUPERVISOR, "78"),
+    "reviewer": bearer(Role.REVIEWER),
+    "sampler": bearer(Role.SAMPLER),
+    "admin": bearer(Role.ADMIN),
+}
+
+# RPC → the token names allowed to call it on region 77's data.
+ALLOWED = {
+    "IngestRecording": {"uploader-77", "admin"},
+    "RequestAudit": {"supervisor-77", "sampler", "admin"},
+    "GetAudit": {"supervisor-77", "reviewer", "sampler", "admin"},
+    "ListAudits": {"supervisor-77", "supervisor-78", "reviewer", "sampler", "admin"},
+    "CancelAudit": {"supervisor-77", "admin"},
+    "WatchAudit": {"supervisor-77", "reviewer", "sampler", "admin"},
+    "GetReport": {"supervisor-77", "reviewer", "admin"},
+    "GetCrossRegionReport": {"reviewer", "admin"},
+    "ListFlaggedCalls": {"supervisor-77", "reviewer", "admin"},
+    "SubmitReview": {"supervisor-77", "admin"},
+    "GetTranscript": {"supervisor-77", "admin"},
+    "StartNightlySampling": {"sampler", "admin"},
+}
+
+
+@pytest.fixture(scope="module")
+def stack(s3):
+    """A real scorer (for the protocol) and a gateway; no transcriber, so audits wait, which is fine here."""
+    env = s3.env() | {"HELPLINE_S3_BUCKET": "roles-test"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        with running(create_scorer, ScorerSettings(port=0, metrics_port=-1)) as (scorer, _):
+            with gateway(scorer=f"127.0.0.1:{scorer.port}") as (_service, channel):
+                stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+                audit = stub.RequestAudit(
+                    gateway_pb2.RequestAuditRequest(
+                        region_codes=["77"], period=PERIOD, sampling=audit_pb2.SamplingPlan(calls_per_region=1)
+                    ),
+                    metadata=TOKENS["admin"],
+                    timeout=10,
+                ).audit
+                yield stub, audit.audit_id
+
+
+def call(stub, rpc: str, audit_id: str, auth):
+    if rpc == "IngestRecording":
+        meta = metadata(call_id=f"roles-{abs(hash(str(auth))) % 10**8}")
+        return stub.IngestRecording(upload(meta, wav_bytes()), metadata=auth, timeout=10)
+    if rpc == "WatchAudit":
+        return next(stub.WatchAudit(gateway_pb2.WatchAuditRequest(audit_id=audit_id), metadata=auth, timeout=10))
+    if rpc == "CancelAudit":  # cancel a fresh audit each time, made by the admin
+        fresh = stub.RequestAudit(
+            gateway_pb2.RequestAuditRequest(region_codes=["77"], period=PERIOD), metadata=TOKENS["admin"], timeout=10
+        ).audit.audit_id
+        return stub.CancelAudit(gateway_pb2.CancelAuditRequest(audit_id=fresh), metadata=auth, timeout=30)
+    requests = {
+        "RequestAudit": gateway_pb2.RequestAuditRequest(region_codes=["77"], period=PERIOD),
+        "GetAudit": gateway_pb2.GetAuditRequest(audit_id=audit_id),
+        "ListAudits": gateway_pb2.ListAuditsRequest(),
+        "GetReport": gateway_pb2.GetReportRequest(region_code="77", period=PERIOD),
+        "GetCrossRegionReport": gateway_pb2.GetReportRequest(region_code="", period=PERIOD),
+        "ListFlaggedCalls": gateway_pb2.ListFlaggedCallsRequest(region_code="77", period=PERIOD),
+        "SubmitReview": gateway_pb2.SubmitReviewRequest(audit_id=audit_id, call_id="none"),
+        "GetTranscript": gateway_pb2.GetTranscriptRequest(audit_id=audit_id, call_id="none"),
+        "StartNightlySampling": gateway_pb2.StartNightlySamplingRequest(date=DAY),
+    }
+    method = "GetReport" if rpc == "GetCrossRegionReport" else rpc
+    return getattr(stub, method)(requests[rpc], metadata=auth, timeout=30)
+
+
+@pytest.mark.parametrize("rpc", sorted(ALLOWED))
+@pytest.mark.parametrize("who", sorted(TOKENS))
+def test_role_matrix(stack, rpc, who):
+    stub, audit_id = stack
+    try:
+        call(stub, rpc, audit_id, TOKENS[who])
+        outcome = grpc.StatusCode.OK
+    except grpc.RpcError as exc:
+        outcome = exc.code()
+    if who in ALLOWED[rpc]:
+        assert outcome not in DENIED, f"{who} should be allowed {rpc}"
+    elif rpc in ("GetAudit", "WatchAudit", "CancelAudit", "SubmitReview", "GetTranscript") and who == "supervisor-78":
+        assert outcome in DENIED | {grpc.StatusCode.NOT_FOUND}  # other regions' audits are not even visible
+    else:
+        assert outcome in DENIED, f"{who} must not {rpc} (got {outcome})"
+
+
+@pytest.mark.parametrize(
+    "auth, why",
+    [
+        (None, "missing"),
+        (
+            [("authorization", "Bearer " + issue_token(SIGNING_KEY, "x", Role.ADMIN, (), dt.timedelta(seconds=-5)))],
+            "expired",
+        ),
+        ([("authorization", "Bearer " + issue_token("another-key-" + "y" * 32, "x", Role.ADMIN))], "invalid"),
+        ([("authorization", "Bearer " + issue_token(SIGNING_KEY, "x", Role.ADMIN)[:-3] + "abc")], "invalid"),
+    ],
+)
+def test_bad_tokens_are_unauthenticated(stack, auth, why):
+    stub, _ = stack
+    with pytest.raises(grpc.RpcError) as err:
+        stub.ListAudits(gateway_pb2.ListAuditsRequest(), metadata=auth, timeout=10)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert why in err.value.details()
+
+
+def test_a_supervisor_lists_only_audits_of_their_regions(stack):
+    stub, audit_id = stack
+    mine = stub.ListAudits(gateway_pb2.ListAuditsRequest(), metadata=TOKENS["supervisor-77"], timeout=10).audits
+    theirs = stub.ListAudits(gateway_pb2.ListAuditsRequest(), metadata=TOKENS["supervisor-78"], timeout=10).audits
+    assert audit_id in {a.audit_id for a in mine}
+    assert audit_id not in {a.audit_id for a in theirs}
