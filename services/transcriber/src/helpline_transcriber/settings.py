@@ -21,6 +21,16 @@ class TranscriberSettings(ServerSettings):
     max_audio_seconds: float = Field(default=7200, gt=0)
     # Recordings decoded at once; past this, RESOURCE_EXHAUSTED at once (each uses one core per channel).
     max_concurrent_streams: int = Field(default=2, ge=1, le=64)
+    # Audio channels accepted (stereo: caller and counselor); more is INVALID_ARGUMENT.
+    max_channels: int = Field(default=2, ge=1, le=2)
+    # Largest recording accepted, by stream or from the store.
+    max_recording_mb: int = Field(default=500, ge=1)
+    # webrtcvad aggressiveness 0-3 for skipping silence; -1 decodes everything.
+    vad_aggressiveness: int = Field(default=2, ge=-1, le=3)
+    # A pause longer than this (seconds) within one speaker's speech starts a new segment.
+    pause_seconds: float = Field(default=0.8, gt=0, le=30)
+    # Run the recognizers once on synthetic audio at start-up, so the first calls skip their warm-up.
+    warm_up: bool = True
 
     @model_validator(mode="after")
     def _one_model_source(self):
