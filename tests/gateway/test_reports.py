@@ -480,3 +480,42 @@ def test_cross_region_html_has_heatmap_and_ranking():
     # One heatmap cell per criterion × region, coloured by rate; the no-data cells are grey.
     assert len(re.findall(r"<rect [^>]*><title>", page)) == len(reports.DEFAULT_CRITERIA_ORDER) * 3
     assert "hsl(60,65%,50%)" in page  # greeting met in half the calls → yellow
+
+
+def test_cross_region_matches_single_region_reports():
+    results = {"77": hand_made(), "78": _spread("b", "78", 60, n=30), "01": _spread("c", "01", 40)}
+    for i, r in enumerate(results["78"]):
+        r["criteria"] = {
+            "greeting": {"outcome": "met", "evidence_offsets_s": []},
+            "summary": {"outcome": "met" if i else "not_met", "evidence_offsets_s": []},
+        }
+    national = [r for rs in results.values() for r in rs]
+    x = reports.build_cross_region_report(
+        NOV,
+        results,
+        eligible_by_region={"77": 120},
+        sampled_by_region={"77": 6},
+        failed_by_region={"77": 1},
+        generated_at=GENERATED,
+    )
+    alone = reports.build_region_report(
+        "77",
+        NOV,
+        results["77"],
+        eligible_calls=120,
+        sampled_calls=6,
+        failed_calls=1,
+        national_results=national,
+        criteria_order=[c.criterion_id for c in x.national.criteria],
+        generated_at=GENERATED,
+    )
+    assert next(r for r in x.regions if r.region_code == "77") == alone
+    # greeting 4/5 against the rest's 30/30: z ≈ −2.5, a clear gap
+    assert [t.criterion_id for t in alone.training_priorities] == ["greeting"]
+    assert [c.criterion_id for c in x.regions[0].criteria] == [c.criterion_id for c in x.regions[1].criteria]
+
+
+def test_cross_region_refuses_a_call_in_two_regions():
+    results = {"77": [call("same", 50.0, region="77")], "78": [call("same", 60.0, region="78")]}
+    with pytest.raises(ValueError, match="twice"):
+        reports.build_cross_region_report(NOV, results, eligible_by_region={}, sampled_by_region={})

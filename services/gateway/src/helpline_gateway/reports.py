@@ -213,18 +213,28 @@ def _parse(result: Mapping, where: str) -> _Call:
     )
 
 
+def _check_count(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer")
+
+
+def _unique(calls: list[_Call], where: str) -> list[_Call]:
+    seen: set[str] = set()
+    for c in calls:
+        if c.call_id in seen:
+            raise ValueError(f"{where}: call {c.call_id} appears twice")
+        seen.add(c.call_id)
+    return calls
+
+
 def _parse_all(results: Iterable[Mapping] | None, where: str, region_code: str | None = None) -> list[_Call]:
     calls: list[_Call] = []
-    seen: set[str] = set()
     for i, result in enumerate(results or ()):
         call = _parse(result, f"{where}[{i}]")
-        if call.call_id in seen:
-            raise ValueError(f"{where}: call {call.call_id} appears twice")
-        seen.add(call.call_id)
         if region_code not in (None, NATIONAL_CODE) and call.region_code and call.region_code != region_code:
             raise ValueError(f"{where}: call {call.call_id} is of region {call.region_code}, not {region_code}")
         calls.append(call)
-    return calls
+    return _unique(calls, where)
 
 
 # --- building blocks ---------------------------------------------------------------------------------------
@@ -341,11 +351,51 @@ def build_region_report(
         ("sampled_calls", sampled_calls),
         ("failed_calls", failed_calls),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer")
-    calls = _parse_all(results, "results", region_code)
-    previous = _parse_all(previous_results, "previous_results", region_code)
-    national = _parse_all(national_results, "national_results")
+        _check_count(name, value)
+    return _build_region(
+        region_code,
+        period,
+        _parse_all(results, "results", region_code),
+        eligible_calls=eligible_calls,
+        sampled_calls=sampled_calls,
+        failed_calls=failed_calls,
+        previous=_parse_all(previous_results, "previous_results", region_code),
+        national=_Reference.of(_parse_all(national_results, "national_results")),
+        include_counselors=include_counselors,
+        criteria_order=criteria_order,
+        flag_criteria=flag_criteria,
+        generated_at=generated_at,
+    )
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """The national calls of the period, parsed and counted once (a cross-region report reuses it per region)."""
+
+    by_id: dict[str, _Call]
+    counts: dict[str, tuple[int, int]]
+    mean: stats.Estimate
+
+    @classmethod
+    def of(cls, calls: Sequence[_Call]) -> _Reference:
+        return cls({c.call_id: c for c in calls}, _criterion_counts(calls), _mean_score(calls))
+
+
+def _build_region(
+    region_code: str,
+    period: recording_pb2.Period,
+    calls: Sequence[_Call],
+    *,
+    eligible_calls: int,
+    sampled_calls: int,
+    failed_calls: int,
+    previous: Sequence[_Call],
+    national: _Reference,
+    include_counselors: bool,
+    criteria_order: Sequence[str] | None,
+    flag_criteria: Mapping[str, str],
+    generated_at: dt.datetime | None,
+) -> report_pb2.RegionReport:
     report = report_pb2.RegionReport(
         region_code=region_code,
         region_name=region_name(region_code),
@@ -392,8 +442,8 @@ def build_region_report(
 
     if calls and previous:
         report.vs_previous.CopyFrom(_comparison("previous_period", mean, _mean_score(previous)))
-    if calls and national:
-        report.vs_national.CopyFrom(_comparison("national", mean, _mean_score(national)))
+    if calls and national.by_id:
+        report.vs_national.CopyFrom(_comparison("national", mean, national.mean))
 
     if include_counselors:
         by_counselor: dict[str, list[_Call]] = defaultdict(list)
@@ -407,7 +457,7 @@ def build_region_report(
                 )
             )
 
-    if national and region_code != NATIONAL_CODE:
+    if national.by_id and region_code != NATIONAL_CODE:
         report.training_priorities.extend(_training_priorities(calls, national, order))
 
     report.generated_at.CopyFrom(_timestamp(generated_at or dt.datetime.now(dt.UTC)))
@@ -415,17 +465,21 @@ def build_region_report(
 
 
 def _training_priorities(
-    calls: Sequence[_Call], national: Sequence[_Call], order: Sequence[str]
+    calls: Sequence[_Call], national: _Reference, order: Sequence[str]
 ) -> list[report_pb2.TrainingPriority]:
     """Criteria where the region is clearly below the rest of the country (stats.clearly_below), largest gap first.
 
     The test compares the region with the *rest* of the country (independent samples); the rate shown as
     ``national_rate`` is the whole country's, as in the national report.
     """
-    own_ids = {c.call_id for c in calls}
     region_counts = _criterion_counts(calls)
-    national_counts = _criterion_counts(national)
-    rest_counts = _criterion_counts(c for c in national if c.call_id not in own_ids)
+    national_counts = national.counts
+    # rest of the country = national − this region's calls found in it (by call id)
+    own_in_national = _criterion_counts(national.by_id[c.call_id] for c in calls if c.call_id in national.by_id)
+    rest_counts = {
+        cid: (met - own_in_national.get(cid, (0, 0))[0], applicable - own_in_national.get(cid, (0, 0))[1])
+        for cid, (met, applicable) in national_counts.items()
+    }
     out: list[tuple[float, int, report_pb2.TrainingPriority]] = []
     for i, cid in enumerate(order):
         met, applicable = region_counts.get(cid, (0, 0))
@@ -468,40 +522,54 @@ def build_cross_region_report(
     all_codes = sorted(set(materialised) | set(eligible_by_region) | set(sampled_by_region) | set(failed_by_region))
     for code in all_codes:
         region_name(code)  # unknown codes fail before any work
-    national_results = [r for code in sorted(materialised) for r in materialised[code]]
-    national_previous = [r for code in sorted(previous) for r in previous[code]]
+    calls = {code: _parse_all(materialised[code], f"results_by_region[{code}]", code) for code in sorted(materialised)}
+    prev_calls = {code: _parse_all(previous[code], f"previous_by_region[{code}]", code) for code in sorted(previous)}
+    national_calls = _unique([c for code in calls for c in calls[code]], "results_by_region")
+    national_previous = _unique([c for code in prev_calls for c in prev_calls[code]], "previous_by_region")
+    totals = {}
+    for name, counts in (
+        ("eligible", eligible_by_region),
+        ("sampled", sampled_by_region),
+        ("failed", failed_by_region),
+    ):
+        for code, value in counts.items():
+            _check_count(f"{name}_by_region[{code}]", value)
+        totals[name] = sum(counts.get(c, 0) for c in all_codes)
 
-    national = build_region_report(
+    national = _build_region(
         NATIONAL_CODE,
         period,
-        national_results,
-        eligible_calls=sum(eligible_by_region.get(c, 0) for c in all_codes),
-        sampled_calls=sum(sampled_by_region.get(c, 0) for c in all_codes),
-        failed_calls=sum(failed_by_region.get(c, 0) for c in all_codes),
-        previous_results=national_previous,
+        national_calls,
+        eligible_calls=totals["eligible"],
+        sampled_calls=totals["sampled"],
+        failed_calls=totals["failed"],
+        previous=national_previous,
+        national=_Reference.of([]),
+        include_counselors=False,
         criteria_order=criteria_order,
         flag_criteria=flag_criteria,
         generated_at=generated_at,
     )
     # Same criteria rows in every region (the heatmap needs a full grid).
     order = [c.criterion_id for c in national.criteria]
+    reference = _Reference.of(national_calls)
     region_reports = [
-        build_region_report(
+        _build_region(
             code,
             period,
-            materialised[code],
+            calls[code],
             eligible_calls=eligible_by_region.get(code, 0),
             sampled_calls=sampled_by_region.get(code, 0),
             failed_calls=failed_by_region.get(code, 0),
-            previous_results=previous.get(code),
-            national_results=national_results,
+            previous=prev_calls.get(code, []),
+            national=reference,
             include_counselors=False,
             criteria_order=order,
             flag_criteria=flag_criteria,
             generated_at=generated_at,
         )
-        for code in sorted(materialised)
-        if materialised[code]
+        for code in calls
+        if calls[code]
     ]
     report = report_pb2.CrossRegionReport(regions=region_reports, ranking=rank_regions(region_reports))
     report.period.CopyFrom(period)
