@@ -623,6 +623,10 @@ def check_conventions(objs: list[Obj]) -> list[str]:
             for key, want in (("PORT", grpc_port), ("METRICS_PORT", metrics_port)):
                 if env.get(prefix + key) != str(want):
                     problems.append(f"{pod.ref}: {prefix}{key} is {env.get(prefix + key)!r}, expected {want}")
+            workers, cap = env.get(prefix + "WORKERS"), env.get(prefix + "MAX_CONCURRENT_RPCS")
+            if workers and cap and int(workers) < int(cap):
+                problems.append(f"{pod.ref}: {prefix}WORKERS={workers} < MAX_CONCURRENT_RPCS={cap}: admitted RPCs "
+                                "(and health probes) would queue for a thread")
             annotations = dig(pod.template, "metadata", "annotations") or {}
             if annotations.get("prometheus.io/port") != str(metrics_port):
                 problems.append(f"{pod.ref}: prometheus.io/port annotation is not {metrics_port}")

@@ -194,6 +194,12 @@ def test_port_setting_that_disagrees_with_the_container(dev):
     assert reported(crossref.check_conventions(dev), "HELPLINE_SCORER_PORT is '50059'")
 
 
+def test_fewer_workers_than_admitted_rpcs(dev):
+    cm_name = container(dev, "Deployment", "gateway")["envFrom"][-1]["configMapRef"]["name"]
+    get(dev, "ConfigMap", cm_name)["data"]["HELPLINE_GATEWAY_WORKERS"] = "4"
+    assert reported(crossref.check_conventions(dev), "HELPLINE_GATEWAY_WORKERS=4 < MAX_CONCURRENT_RPCS")
+
+
 def test_object_outside_the_overlay_namespace(dev):
     get(dev, "Service", "gateway")["metadata"]["namespace"] = "default"
     assert reported(crossref.check_unique_and_namespaced(dev, NS), "Service/gateway", "'default'")
