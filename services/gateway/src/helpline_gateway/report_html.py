@@ -225,38 +225,41 @@ def _ranking_chart(regions: Sequence[report_pb2.RegionReport], ranking: Sequence
 
 
 def _heatmap(regions: Sequence[report_pb2.RegionReport], criteria_ids: Sequence[str]) -> str:
-    """Criteria (rows) × regions (columns), each cell coloured by the compliance rate; grey without data."""
-    cell, label_w, head_h = 34, 200, 150
-    width = label_w + cell * len(regions) + 10
-    height = head_h + cell * len(criteria_ids) + 10
+    """Criteria × regions: one row per region (given order), one column per criterion, each cell coloured by
+    the compliance rate and labelled with it; grey without data. Rows, not columns, for regions: 89 of them
+    scroll down, not sideways."""
+    col_w, row_h, label_w, head_h = 46, 22, 300, 140
+    width = label_w + col_w * len(criteria_ids) + 150  # room for the slanted last headers
+    height = head_h + row_h * len(regions) + 10
     parts = [
         f'<svg role="img" aria-label="{_e("Соответствие критериям по регионам")}" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}">'
     ]
-    for j, r in enumerate(regions):
-        x = label_w + j * cell + cell / 2
+    for j, cid in enumerate(criteria_ids):
+        x = label_w + j * col_w + col_w / 2
         parts.append(
-            f'<text x="{x:.1f}" y="{head_h - 6}" transform="rotate(-60 {x:.1f} {head_h - 6})">'
-            f"{_e(r.region_name)}</text>"
+            f'<text x="{x:.1f}" y="{head_h - 6}" transform="rotate(-50 {x:.1f} {head_h - 6})">'
+            f"{_e(criterion_name(cid))}</text>"
         )
-    for i, cid in enumerate(criteria_ids):
-        y = head_h + i * cell
-        parts.append(f'<text x="0" y="{y + cell / 2 + 4:.1f}">{_e(criterion_name(cid))}</text>')
-        for j, r in enumerate(regions):
-            x = label_w + j * cell
-            c = next((c for c in r.criteria if c.criterion_id == cid), None)
+    for i, r in enumerate(regions):
+        y = head_h + i * row_h
+        by_id = {c.criterion_id: c for c in r.criteria}
+        parts.append(f'<text x="0" y="{y + row_h / 2 + 4:.1f}">{_e(r.region_name)}</text>')
+        for j, cid in enumerate(criteria_ids):
+            x = label_w + j * col_w
+            c = by_id.get(cid)
             if c is None or c.applicable_calls == 0:
                 fill, label, tip = "#ddd", "", "нет данных"
             else:
                 fill, label = _rate_colour(c.rate.estimate), _num(100 * c.rate.estimate, 0)
                 tip = f"{_pct(c.rate.estimate)} ({_pct(c.rate.low)}–{_pct(c.rate.high)}), n={c.applicable_calls}"
             parts.append(
-                f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{fill}">'
+                f'<rect x="{x}" y="{y}" width="{col_w - 2}" height="{row_h - 2}" fill="{fill}">'
                 f"<title>{_e(r.region_name)}: {_e(criterion_name(cid))} — {_e(tip)}</title></rect>"
             )
             if label:
                 parts.append(
-                    f'<text x="{x + (cell - 2) / 2:.1f}" y="{y + cell / 2 + 3:.1f}" text-anchor="middle" '
+                    f'<text x="{x + (col_w - 2) / 2:.1f}" y="{y + row_h / 2 + 3:.1f}" text-anchor="middle" '
                     f'font-size="10">{_e(label)}</text>'
                 )
     parts.append("</svg>")
@@ -431,7 +434,10 @@ def render_cross_region_html(report: report_pb2.CrossRegionReport) -> str:
     body.append("<h2>Соответствие критериям по регионам</h2>")
     criteria_ids = [c.criterion_id for c in n.criteria]
     if report.regions:
-        body.append(_heatmap(report.regions, criteria_ids))
+        by_code = {r.region_code: r for r in report.regions}
+        in_rank_order = [by_code[k.region_code] for k in report.ranking if k.region_code in by_code]
+        body.append('<p class="muted">Доля звонков, где критерий выполнен, %; регионы в порядке рейтинга.</p>')
+        body.append(_heatmap(in_rank_order, criteria_ids))
 
     by_code = {r.region_code: r for r in report.regions}
     rows = []
