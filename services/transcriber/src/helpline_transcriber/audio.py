@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from helpline_common.audio import AudioInfo, probe
+from helpline_common.audio import ENCODINGS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioInfo, probe
 from helpline_common.errors import InvalidArgument
 
 # The first bytes of every container libsndfile may be asked to read; anything else is "not audio".
@@ -52,6 +52,28 @@ def check(path: str | os.PathLike, max_channels: int = 2, max_seconds: float | N
     if magic not in _MAGIC:
         raise InvalidArgument("not an audio file (expected WAV, FLAC or OGG)")
     _check_wav_chunks(path)
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        raise InvalidArgument("not a readable audio file (expected WAV, FLAC or OGG)") from exc
+    if info.format == "WAVEX":
+        # WAVE_FORMAT_EXTENSIBLE is WAV (telephony systems and sox write it for >2 channels or >16 bits);
+        # helpline_common.audio.probe refuses it, so the checks are repeated here with it allowed.
+        if info.subtype not in ENCODINGS:
+            raise InvalidArgument(f"unsupported sample encoding {info.subtype}")
+        if not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
+            raise InvalidArgument(
+                f"sample rate {info.samplerate} Hz outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+        if not 1 <= info.channels <= max_channels:
+            raise InvalidArgument(f"{info.channels} channels; at most {max_channels} are accepted")
+        if info.frames <= 0:
+            raise InvalidArgument("audio has no samples")
+        result = AudioInfo("WAV", info.subtype, int(info.samplerate), int(info.channels), int(info.frames))
+        if max_seconds is not None and result.duration_s > max_seconds:
+            raise InvalidArgument(f"audio is {result.duration_s:.0f} s long; the limit is {max_seconds:.0f} s")
+        return result
     return probe(path, max_channels=max_channels, max_seconds=max_seconds)
 
 

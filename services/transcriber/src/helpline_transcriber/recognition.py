@@ -145,6 +145,7 @@ def decode_channel(pool: RecognizerPool, blocks: Iterable[np.ndarray], *, vad_ag
     def feed_chunk():
         nonlocal chunk, chunk_len
         if chunk:
+            should_stop()
             result = rec.accept(np.concatenate(chunk))
             if result is not None:
                 words.extend(_words(result, base_s, timemap))
