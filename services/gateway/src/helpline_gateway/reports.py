@@ -274,6 +274,9 @@ def _duration(seconds: float) -> Duration:
 
 
 def _timestamp(t: dt.datetime) -> Timestamp:
+    """A naive datetime is taken as UTC (as call_start without an offset is), never as the host's local time."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
     ts = Timestamp()
     ts.FromDatetime(t.astimezone(dt.UTC).replace(tzinfo=None))
     return ts
