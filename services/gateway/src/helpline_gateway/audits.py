@@ -347,6 +347,9 @@ class AuditEngine:
             state["attempts"] = attempt
             try:
                 score = self._transcribe_and_score(c, models)
+                result = result_record(audit_id, c, score)
+            except KeyError:
+                state.update(state="failed", failure_reason="the scorer returned an incomplete score")
             except CallFailed as exc:
                 state.update(state="failed", failure_reason=exc.reason)
                 if exc.retryable and attempt < self.call_attempts:
@@ -354,7 +357,6 @@ class AuditEngine:
                         return None
                     continue
             else:
-                result = result_record(audit_id, c, score)
                 self.store.put_json(layout.result_key(c.region, c.call_start, c.call_id), result)
                 state = {"state": "scored", "attempts": attempt, "score": score.score,
                          "transcript_key": layout.transcript_key(c.sha256, models["speech"]),
@@ -395,7 +397,7 @@ def result_record(audit_id: str, c: sampling.Candidate, score: scorer_pb2.CallSc
     criteria = {}
     for r in score.criteria:
         criteria[r.criterion_id] = {
-            "outcome": OUTCOMES.get(r.outcome, "not_applicable"),
+            "outcome": OUTCOMES[r.outcome],  # KeyError: the scorer left an outcome unspecified
             "evidence_offsets_s": [round(e.start.ToTimedelta().total_seconds(), 2) for e in r.evidence],
         }
     m = score.measures
@@ -403,7 +405,7 @@ def result_record(audit_id: str, c: sampling.Candidate, score: scorer_pb2.CallSc
         "call_id": c.call_id, "region_code": c.region, "call_start": c.call_start.isoformat(), "status": "scored",
         "counselor_pseudonym": c.counselor, "audit_id": audit_id, "recording_sha256": c.sha256,
         "protocol_version": score.protocol_version, "model_version": score.model_version,
-        "score": round(score.score, 2), "band": BANDS.get(score.band, "low"),
+        "score": round(score.score, 2), "band": BANDS[score.band],
         "critical_flags": list(score.critical_flags), "criteria": criteria,
         "measures": {"counselor_talk_share": m.counselor_talk_share, "reflection_to_question": m.reflection_to_question,
                      "open_question_share": m.open_question_share,
