@@ -314,9 +314,11 @@ def cron_problems(schedule: str) -> list[str]:
     if len(parts) != 5:
         return [f"{len(parts)} fields, expected 5"]
     problems = []
-    for text, (label, lo, hi, names) in zip(parts, CRON_FIELDS):
+    for text, spec in zip(parts, CRON_FIELDS, strict=True):
+        label = spec[0]
 
-        def value(token: str) -> int:
+        def value(token: str, spec: tuple = spec) -> int:
+            label, lo, hi, names = spec
             if names and token.lower() in names:
                 return names.index(token.lower()) + (1 if label == "month" else 0)
             if not token.isdigit():

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import copy
 
-import pytest
-
 import crossref
+import pytest
 from conftest import NAMESPACES
 from crossref import Endpoint
 
@@ -168,7 +167,8 @@ def test_missing_limits_and_weak_security_context(dev):
 def test_init_container_without_resources(dev):
     init = get(dev, "Job", "model-import")["spec"]["template"]["spec"]["initContainers"][0]
     del init["resources"]
-    assert reported(crossref.check_resources_and_security(dev), "Job/model-import", "wait-for-archive", "no cpu request")
+    assert reported(crossref.check_resources_and_security(dev), "Job/model-import", "wait-for-archive",
+                    "no cpu request")
 
 
 def test_pod_running_as_root(dev):

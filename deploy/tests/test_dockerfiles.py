@@ -7,7 +7,6 @@ import json
 import re
 
 import pytest
-
 from conftest import DEPLOY, ROOT
 
 SERVICES = {"transcriber": (50051, 9101), "scorer": (50052, 9102), "gateway": (50053, 9103)}

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import crossref
+import pytest
 from conftest import NAMESPACES, OVERLAYS
 from crossref import Endpoint
 

@@ -8,9 +8,8 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 import crossref
+import pytest
 from conftest import DEPLOY, OVERLAYS, ROOT
 
 PREFIXES = {"StoreSettings": "HELPLINE_S3_", "ServerSettings": None, "TranscriberSettings": "HELPLINE_TRANSCRIBER_",
