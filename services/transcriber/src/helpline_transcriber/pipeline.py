@@ -64,7 +64,7 @@ class Transcriber:
 
     def __init__(self, model: SpeechModel, *, max_streams: int = 2, max_channels: int = 2,
                  max_seconds: float = 7200, vad_aggressiveness: int | None = 2, pause_s: float = 0.8,
-                 redactor: Redactor | None = None, warm_up: bool = True):
+                 redactor: Redactor | None = None, warm_up: bool = True, decoders: int = 0):
         import vosk
 
         vosk.SetLogLevel(-1)
@@ -72,14 +72,14 @@ class Transcriber:
         self.max_streams, self.max_channels, self.max_seconds = max_streams, max_channels, max_seconds
         self.vad_aggressiveness, self.pause_s = vad_aggressiveness, pause_s
         self.vosk_model = vosk.Model(str(model.path))
-        self.pool = RecognizerPool(self.vosk_model, model.sample_rate, size=max_streams * max_channels)
+        self.decoders = decoders or os.cpu_count() or 2
+        self.pool = RecognizerPool(self.vosk_model, model.sample_rate, size=self.decoders)
         self.redactor = redactor or Redactor()
         self._slots = threading.BoundedSemaphore(max_streams)
-        self._executor = futures.ThreadPoolExecutor(max_workers=max_streams * max_channels,
-                                                    thread_name_prefix="decode")
+        self._executor = futures.ThreadPoolExecutor(max_workers=self.decoders, thread_name_prefix="decode")
         if warm_up:
             started = time.perf_counter()
-            self.pool.warm_up(min(self.pool.size, max(2, max_channels)))
+            self.pool.warm_up(self.pool.size)
             log.info("recognizers warmed up", extra={"count": len(self.pool._idle),
                                                      "s": round(time.perf_counter() - started, 2)})
 

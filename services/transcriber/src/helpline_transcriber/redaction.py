@@ -244,8 +244,9 @@ class Redactor:
             if end is None or i == 0:
                 continue
             k = i
-            while k > 0 and i - k < 4 and tokens[k - 1].kind in ("word", "num") \
-                    and tokens[k - 1].norm not in stop and tokens[k - 1].norm not in _NAME_CUES:
+            while k > 0 and i - k < 6 and tokens[k - 1].kind in ("word", "num") \
+                    and tokens[k - 1].norm not in stop and tokens[k - 1].norm not in _NAME_CUES \
+                    and not _has_pos(tokens[k - 1].norm, {"NPRO", "VERB", "PREP", "CONJ", "PRCL"}):
                 k -= 1
             if k < i:
                 spans.append(Span(k, end, "email"))

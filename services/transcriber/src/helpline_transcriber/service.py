@@ -96,7 +96,7 @@ class TranscriberServicer(transcriber_service_pb2_grpc.TranscriberServiceService
                 model, max_streams=s.max_concurrent_streams, max_channels=s.max_channels,
                 max_seconds=s.max_audio_seconds,
                 vad_aggressiveness=None if s.vad_aggressiveness < 0 else s.vad_aggressiveness,
-                pause_s=s.pause_seconds, warm_up=s.warm_up)
+                pause_s=s.pause_seconds, warm_up=s.warm_up, decoders=s.decoders)
             self.model = model
             log.info("speech model loaded", extra={"model": model.name, "lang": model.lang,
                                                    "sample_rate": model.sample_rate, "sha256": model.sha256})

@@ -21,6 +21,9 @@ class TranscriberSettings(ServerSettings):
     max_audio_seconds: float = Field(default=7200, gt=0)
     # Recordings decoded at once; past this, RESOURCE_EXHAUSTED at once (each uses one core per channel).
     max_concurrent_streams: int = Field(default=2, ge=1, le=64)
+    # Channels decoded at once (threads, one warm recognizer each; 0 = number of CPU cores). Admitted streams
+    # beyond this wait for a decoder, so memory stays flat in the number of streams.
+    decoders: int = Field(default=0, ge=0, le=64)
     # Audio channels accepted (stereo: caller and counselor); more is INVALID_ARGUMENT.
     max_channels: int = Field(default=2, ge=1, le=2)
     # Largest recording accepted, by stream or from the store.
