@@ -1,0 +1,275 @@
+"""The utterance model: which protocol codes each segment carries, with calibrated probabilities.
+
+Features (all on ASR-like text, textnorm.asr_text, so clean and recognised text look alike):
+- character n-grams (2–5, within words) of the text — robust to misrecognised endings and spellings;
+- lemma uni- and bigrams (pymorphy3) of the text;
+- lemmas of the other speaker's previous turn (a reflection answers the caller; a risk cue may be an
+  answer to a risk question);
+- position: the speaker's first / second / last / second-to-last turn and relative position in the call
+  (a greeting is near the start, a closing near the end); unknown for single utterances.
+One logistic regression per code (balanced classes), then Platt scaling fitted on cross-validated
+decision values, so the probabilities are calibrated; a decision threshold per code is chosen on the
+same out-of-fold probabilities (F1-optimal; recall-first for the safety codes `risk_cue` and `judgment`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+
+from helpline_scorer.textnorm import asr_text, lemmas
+from helpline_scorer.transcript import CALLER, COUNSELOR, Call
+
+SAFETY_CODES = ("risk_cue", "judgment")
+
+
+@dataclass(frozen=True)
+class Example:
+    speaker: str
+    text: str
+    context: str = ""
+    position: tuple[int, int] | None = None  # (index among the speaker's turns, number of them)
+    codes: frozenset[str] = frozenset()
+    group: str = ""  # call id (or utterance id): folds never split a group
+    author: str = ""
+
+
+def examples_from_call(call: Call, codes: Sequence[frozenset[str]] | None = None, author: str = "",
+                       texts: Sequence[str] | None = None) -> list[Example]:
+    """One example per segment, with the other speaker's previous turn and the turn position.
+
+    `texts` replaces the segment texts (e.g. their ASR-noise view) without changing anything else.
+    """
+    texts = texts if texts is not None else [s.text for s in call.segments]
+    totals = {CALLER: 0, COUNSELOR: 0}
+    for s in call.segments:
+        totals[s.speaker] += 1
+    seen = {CALLER: 0, COUNSELOR: 0}
+    last_text = {CALLER: "", COUNSELOR: ""}
+    out = []
+    for s in call.segments:
+        other = COUNSELOR if s.speaker == CALLER else CALLER
+        out.append(Example(s.speaker, texts[s.index], last_text[other], (seen[s.speaker], totals[s.speaker]),
+                           codes[s.index] if codes is not None else frozenset(), call.call_id, author))
+        seen[s.speaker] += 1
+        last_text[s.speaker] = texts[s.index]
+    return out
+
+
+def _position_features(examples: Sequence[Example]) -> sp.csr_matrix:
+    rows = []
+    for e in examples:
+        words = len(e.text.split())
+        length = [math.log1p(words) / 3.0, float(words <= 3)]
+        if e.position is None:
+            rows.append([1.0, 0, 0, 0, 0, 0, 0, 0, *length])
+            continue
+        k, n = e.position
+        rel = k / (n - 1) if n > 1 else 0.0
+        rows.append([0.0, float(k == 0), float(k == 1), float(k == n - 1), float(k == n - 2), rel,
+                     float(rel <= 0.15), float(rel >= 0.85), *length])
+    return sp.csr_matrix(np.asarray(rows, dtype=np.float64))
+
+
+class Featurizer:
+    """Text, context and position features; fitted on training examples only."""
+
+    def __init__(self, max_char: int = 40_000, max_word: int = 20_000, max_context: int = 5_000,
+                 context_weight: float = 0.5):
+        self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
+                                    max_features=max_char, dtype=np.float32)
+        self.word = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=2, sublinear_tf=True,
+                                    max_features=max_word, dtype=np.float32)
+        self.context = TfidfVectorizer(token_pattern=r"\S+", min_df=2, sublinear_tf=True,
+                                       max_features=max_context, dtype=np.float32)
+        self.context_weight = context_weight
+
+    @staticmethod
+    def _views(examples: Sequence[Example]) -> tuple[list[str], list[str], list[str]]:
+        norm = [asr_text(e.text) for e in examples]
+        return norm, [lemmas(t) for t in norm], [lemmas(asr_text(e.context)) for e in examples]
+
+    def fit_transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
+        norm, lem, ctx = self._views(examples)
+        return sp.hstack([self.char.fit_transform(norm), self.word.fit_transform(lem),
+                          self.context.fit_transform(ctx) * self.context_weight,
+                          _position_features(examples)], format="csr")
+
+    def transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
+        norm, lem, ctx = self._views(examples)
+        return sp.hstack([self.char.transform(norm), self.word.transform(lem),
+                          self.context.transform(ctx) * self.context_weight,
+                          _position_features(examples)], format="csr")
+
+
+def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Sigmoid (Platt) calibration p = sigmoid(a·s + b) of out-of-fold decision values s."""
+    lr = LogisticRegression(C=1e6, solver="lbfgs")
+    lr.fit(scores.reshape(-1, 1), y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+
+
+def choose_threshold(probs: np.ndarray, y: np.ndarray, recall_target: float | None = None) -> float:
+    """F1-optimal threshold; with a recall target, the highest threshold that still reaches it."""
+    positives = probs[y == 1]
+    if positives.size == 0:
+        return 0.5
+    if recall_target is not None:
+        ranked = np.sort(positives)
+        keep = int(math.ceil(recall_target * ranked.size))
+        return float(max(0.01, ranked[ranked.size - keep] * 0.95))
+    best_t, best_f1 = 0.5, -1.0
+    for t in np.unique(np.round(probs, 3)):
+        pred = probs >= t
+        tp = float(np.sum(pred & (y == 1)))
+        f1 = 2 * tp / (pred.sum() + positives.size) if tp else 0.0
+        if f1 > best_f1:
+            best_t, best_f1 = float(t), f1
+    return best_t
+
+
+@dataclass
+class CodeClassifier:
+    """One speaker's codes: a linear model per code, Platt-calibrated, with thresholds."""
+
+    codes: list[str]
+    coef: np.ndarray = field(default=None, repr=False)  # (features, codes), float32
+    intercept: np.ndarray = field(default=None, repr=False)
+    platt: np.ndarray = field(default=None, repr=False)  # (codes, 2)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    oof: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def fit(self, X: sp.csr_matrix, Y: np.ndarray, groups: np.ndarray, C: float = 4.0, folds: int = 4,
+            recall_targets: Mapping[str, float] | None = None) -> CodeClassifier:
+        recall_targets = recall_targets or {}
+        n_codes = len(self.codes)
+        self.coef = np.zeros((X.shape[1], n_codes), dtype=np.float32)
+        self.intercept = np.zeros(n_codes, dtype=np.float32)
+        self.platt = np.zeros((n_codes, 2))
+        n_groups = len(set(groups.tolist()))
+        splits = list(GroupKFold(n_splits=min(folds, n_groups)).split(X, groups=groups)) if folds > 1 else []
+        for j, code in enumerate(self.codes):
+            y = Y[:, j]
+            if y.sum() == 0 or y.sum() == len(y):
+                self.intercept[j] = 10.0 if y.sum() else -10.0
+                self.platt[j] = (1.0, 0.0)
+                self.thresholds[code] = 0.5
+                continue
+            oof = np.zeros(len(y))
+            for train, test in splits:
+                if y[train].sum() == 0:
+                    oof[test] = -10.0
+                    continue
+                oof[test] = self._lr(C).fit(X[train], y[train]).decision_function(X[test])
+            lr = self._lr(C).fit(X, y)
+            self.coef[:, j] = lr.coef_[0]
+            self.intercept[j] = lr.intercept_[0]
+            if splits:
+                self.platt[j] = _platt(oof, y)
+                probs = _sigmoid(self.platt[j, 0] * oof + self.platt[j, 1])
+                self.oof[code] = (probs, y)
+                self.thresholds[code] = choose_threshold(probs, y, recall_targets.get(code))
+            else:
+                self.platt[j] = (1.0, 0.0)
+                self.thresholds[code] = 0.5
+        return self
+
+    @staticmethod
+    def _lr(C: float) -> LogisticRegression:
+        return LogisticRegression(C=C, class_weight="balanced", solver="liblinear", max_iter=200)
+
+    def predict_proba(self, X: sp.csr_matrix) -> np.ndarray:
+        scores = np.asarray(X @ self.coef) + self.intercept
+        return _sigmoid(scores * self.platt[:, 0] + self.platt[:, 1])
+
+
+@dataclass
+class UtteranceModel:
+    """Both speakers' classifiers over one featurizer; what model.joblib holds."""
+
+    counselor_codes: list[str]
+    caller_codes: list[str]
+    featurizer: Featurizer = field(default_factory=Featurizer)
+    counselor: CodeClassifier | None = None
+    caller: CodeClassifier | None = None
+    meta: dict = field(default_factory=dict)
+    _oof: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
+
+    def fit(self, examples: Sequence[Example], C: float = 4.0, folds: int = 4,
+            recall_targets: Mapping[str, float] | None = None) -> UtteranceModel:
+        X = self.featurizer.fit_transform(examples)
+        for speaker, codes in ((COUNSELOR, self.counselor_codes), (CALLER, self.caller_codes)):
+            rows = np.array([i for i, e in enumerate(examples) if e.speaker == speaker])
+            Y = np.array([[c in examples[i].codes for c in codes] for i in rows], dtype=int).reshape(len(rows),
+                                                                                                     len(codes))
+            groups = np.array([examples[i].group for i in rows])
+            clf = CodeClassifier(list(codes)).fit(X[rows], Y, groups, C=C, folds=folds,
+                                                  recall_targets=recall_targets)
+            setattr(self, speaker, clf)
+            for r, i in enumerate(rows):  # out-of-fold probabilities, for threshold tuning on calls
+                if clf.oof:
+                    self._oof[int(i)] = {c: float(clf.oof[c][0][r]) if c in clf.oof else 0.0 for c in codes}
+        return self
+
+    def oof_probabilities(self, index: int) -> dict[str, float] | None:
+        """Out-of-fold probabilities of training example `index` (after fit with folds > 1)."""
+        return self._oof.get(index)
+
+    def drop_training_state(self) -> None:
+        """Forget out-of-fold values before saving: they are large and hold nothing a scorer needs."""
+        self._oof = {}
+        for clf in (self.counselor, self.caller):
+            if clf is not None:
+                clf.oof = {}
+
+    def decide(self, probs: Mapping[str, float], speaker: str,
+               thresholds: Mapping[str, float] | None = None) -> frozenset[str]:
+        clf: CodeClassifier = getattr(self, speaker)
+        thresholds = thresholds or clf.thresholds
+        return frozenset(_conventions({c for c in clf.codes if probs[c] >= thresholds[c]}, speaker))
+
+    def predict(self, examples: Sequence[Example]) -> tuple[list[frozenset[str]], list[dict[str, float]]]:
+        """Codes above threshold and the probability of every code of the segment's speaker."""
+        if not examples:
+            return [], []
+        X = self.featurizer.transform(examples)
+        codes: list[frozenset[str]] = [frozenset()] * len(examples)
+        probs: list[dict[str, float]] = [{} for _ in examples]
+        for speaker in (COUNSELOR, CALLER):
+            clf: CodeClassifier = getattr(self, speaker)
+            rows = [i for i, e in enumerate(examples) if e.speaker == speaker]
+            if not rows:
+                continue
+            P = clf.predict_proba(X[rows])
+            for r, i in enumerate(rows):
+                probs[i] = {c: round(float(P[r, j]), 4) for j, c in enumerate(clf.codes)}
+                codes[i] = self.decide({c: float(P[r, j]) for j, c in enumerate(clf.codes)}, speaker)
+        return codes, probs
+
+    def predict_call(self, call: Call) -> tuple[list[frozenset[str]], list[dict[str, float]]]:
+        return self.predict(examples_from_call(call))
+
+
+def _conventions(codes: set[str], speaker: str) -> set[str]:
+    """PROTOCOL.md coding conventions: a resource or risk question is not also an open/closed question;
+    `other` only when nothing else applies (and always when nothing else does)."""
+    if speaker != COUNSELOR:
+        return codes
+    if codes & {"risk_question", "resource_exploration"}:
+        codes -= {"open_question", "closed_question"}
+    if len(codes) > 1:
+        codes.discard("other")
+    if not codes:
+        codes = {"other"}
+    return codes

@@ -1,0 +1,294 @@
+"""Training and evaluation: grouped cross-validation by call, leave-one-author-out, clean and
+ASR-noised text, and the model card.
+
+A call is never split between training and test. Held-out single utterances are evaluated per code;
+held-out calls are evaluated per code, per criterion, by score, band and critical flags. Every figure
+of the card is computed on text (and calls) the fitted model never saw.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sklearn.model_selection import GroupKFold
+
+from helpline_scorer.asr_noise import noisy
+from helpline_scorer.corpus import Corpus, CorpusCall, Utterance
+from helpline_scorer.criteria import evaluate_call
+from helpline_scorer.model import SAFETY_CODES, Example, UtteranceModel, examples_from_call
+from helpline_scorer.protocol import Protocol
+from helpline_scorer.transcript import CALLER, COUNSELOR
+
+log = logging.getLogger(__name__)
+
+TRAIN_NOISE_KEY = "train"
+EVAL_NOISE_KEY = "eval"
+
+
+@dataclass
+class TrainConfig:
+    C: float = 4.0
+    folds: int = 5  # outer, grouped by call
+    inner_folds: int = 4  # for calibration and thresholds
+    noise_seed: int = 13
+    noisy_copies: int = 1  # ASR-noised copies of every training text, besides the clean one
+    recall_targets: dict[str, float] = field(default_factory=dict)  # utterance-level, before call tuning
+    tune_on_calls: bool = True
+    miss_penalty: float = 12.0  # criteria-right units lost per missed critical flag while tuning
+    safety_margin: float = 0.7  # the safety codes' tuned thresholds are multiplied by this
+    seed: int = 7
+
+
+def utterance_example(u: Utterance, text: str | None = None) -> Example:
+    return Example(u.speaker, u.text if text is None else text, u.context, None, u.codes, u.uid, u.author)
+
+
+def call_texts(call: CorpusCall, noise: str | None, seed: int) -> list[str]:
+    if noise is None:
+        return [s.text for s in call.call.segments]
+    return [noisy(s.text, seed, f"{noise}:{call.call_id}:{s.index}") for s in call.call.segments]
+
+
+def training_examples(calls: Sequence[CorpusCall], utterances: Sequence[Utterance], cfg: TrainConfig) -> list[Example]:
+    """Clean call segments first (call after call, in order), then their noisy copies, then utterances."""
+    out: list[Example] = []
+    for c in calls:
+        out += examples_from_call(c.call, c.codes, c.author)
+    for c in calls:
+        for k in range(cfg.noisy_copies):
+            out += examples_from_call(c.call, c.codes, c.author, call_texts(c, f"{TRAIN_NOISE_KEY}{k}", cfg.noise_seed))
+    for u in utterances:
+        out.append(utterance_example(u))
+        for k in range(cfg.noisy_copies):
+            out.append(utterance_example(u, noisy(u.text, cfg.noise_seed, f"{TRAIN_NOISE_KEY}{k}:{u.uid}")))
+    return out
+
+
+def fit(protocol: Protocol, calls: Sequence[CorpusCall], utterances: Sequence[Utterance],
+        cfg: TrainConfig) -> UtteranceModel:
+    model = UtteranceModel(list(protocol.counselor_codes), list(protocol.caller_codes))
+    model.fit(training_examples(calls, utterances, cfg), C=cfg.C, folds=cfg.inner_folds,
+              recall_targets=cfg.recall_targets)
+    if cfg.inner_folds > 1 and cfg.tune_on_calls and calls:
+        oof, offset = [], 0
+        for c in calls:
+            oof.append([model.oof_probabilities(offset + s.index) for s in c.call.segments])
+            offset += len(c.call.segments)
+        tune_thresholds(model, protocol, calls, oof, cfg)
+    model.drop_training_state()
+    return model
+
+
+THRESHOLD_GRID = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65,
+                  0.7, 0.75, 0.8, 0.85, 0.9)
+
+
+def tune_thresholds(model: UtteranceModel, protocol: Protocol, calls: Sequence[CorpusCall],
+                    oof: Sequence[Sequence[dict[str, float]]], cfg: TrainConfig) -> None:
+    """Choose each code's threshold for what matters, the call: coordinate ascent on the training calls'
+    out-of-fold probabilities, maximising criteria right minus `miss_penalty` per missed critical flag.
+    The safety codes' thresholds are then lowered by `safety_margin`, since recall on unseen calls is
+    what the thresholds must protect."""
+    gold = [evaluate_call(protocol, c.call, c.codes) for c in calls]
+    gold_outcomes = [g.outcomes() for g in gold]
+    thresholds = {COUNSELOR: dict(model.counselor.thresholds), CALLER: dict(model.caller.thresholds)}
+
+    def objective() -> float:
+        value = 0.0
+        for c, probs, g, go in zip(calls, oof, gold, gold_outcomes, strict=True):
+            pred = [model.decide(p, s.speaker, thresholds[s.speaker]) for s, p in zip(c.call.segments, probs,
+                                                                                        strict=True)]
+            result = evaluate_call(protocol, c.call, pred)
+            outcomes = result.outcomes()
+            value += sum(go[k] == outcomes[k] for k in go)
+            value -= cfg.miss_penalty * len(set(g.critical) - set(result.critical))
+        return value
+
+    best = objective()
+    for _ in range(2):
+        for speaker in (CALLER, COUNSELOR):
+            for code in list(thresholds[speaker]):
+                current = thresholds[speaker][code]
+                for t in THRESHOLD_GRID:
+                    thresholds[speaker][code] = t
+                    value = objective()
+                    if value > best:
+                        best, current = value, t
+                thresholds[speaker][code] = current
+    for speaker, clf in ((COUNSELOR, model.counselor), (CALLER, model.caller)):
+        for code, t in thresholds[speaker].items():
+            clf.thresholds[code] = t * cfg.safety_margin if code in SAFETY_CODES else t
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+
+class Tally:
+    """Accumulates held-out predictions and turns them into the card's metrics."""
+
+    def __init__(self, protocol: Protocol):
+        self.protocol = protocol
+        self.code_counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
+        self.criteria: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # correct, total
+        self.scores: list[tuple[float, float]] = []
+        self.bands: list[tuple[str, str]] = []
+        self.flags = [0, 0, 0]  # tp, fp, fn over (call, flag)
+        self.calls = 0
+        self.brier: dict[str, list[float]] = defaultdict(list)
+
+    def add_codes(self, gold: Sequence[frozenset[str]], pred: Sequence[frozenset[str]],
+                  probs: Sequence[dict[str, float]]) -> None:
+        for g, p, pr in zip(gold, pred, probs, strict=True):
+            for code in pr:
+                tp, fp, fn = code in g and code in p, code in p and code not in g, code in g and code not in p
+                counts = self.code_counts[code]
+                counts[0] += tp
+                counts[1] += fp
+                counts[2] += fn
+                self.brier[code].append((pr[code] - (code in g)) ** 2)
+
+    def add_call(self, call: CorpusCall, pred: Sequence[frozenset[str]], probs: Sequence[dict[str, float]],
+                 texts: Sequence[str]) -> dict:
+        gold_result = evaluate_call(self.protocol, call.call, call.codes)
+        pred_result = evaluate_call(self.protocol, call.call, pred, probs)
+        self.add_codes(call.codes, pred, probs)
+        gold_o, pred_o = gold_result.outcomes(), pred_result.outcomes()
+        for cid, outcome in gold_o.items():
+            self.criteria[cid][0] += outcome == pred_o[cid]
+            self.criteria[cid][1] += 1
+        self.scores.append((gold_result.score, pred_result.score))
+        self.bands.append((gold_result.band, pred_result.band))
+        g, p = set(gold_result.critical), set(pred_result.critical)
+        self.flags[0] += len(g & p)
+        self.flags[1] += len(p - g)
+        self.flags[2] += len(g - p)
+        self.calls += 1
+        return {"call_id": call.call_id, "gold_score": gold_result.score, "score": pred_result.score,
+                "gold_band": gold_result.band, "band": pred_result.band,
+                "gold_flags": sorted(g), "flags": sorted(p),
+                "criteria_wrong": sorted(c for c in gold_o if gold_o[c] != pred_o[c])}
+
+    def summary(self) -> dict:
+        per_code = {}
+        for code, (tp, fp, fn) in sorted(self.code_counts.items()):
+            precision = tp / (tp + fp) if tp + fp else 0.0
+            recall = tp / (tp + fn) if tp + fn else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            per_code[code] = {"precision": round(precision, 3), "recall": round(recall, 3), "f1": round(f1, 3),
+                              "support": tp + fn, "brier": round(float(np.mean(self.brier[code])), 4)}
+        counselor = [v["f1"] for c, v in per_code.items() if c in self.protocol.counselor_codes and v["support"]]
+        out: dict = {"per_code": per_code, "code_macro_f1": round(float(np.mean(counselor)), 3) if counselor else None}
+        if self.calls:
+            correct = sum(v[0] for v in self.criteria.values())
+            total = sum(v[1] for v in self.criteria.values())
+            tp, fp, fn = self.flags
+            out |= {
+                "calls": self.calls,
+                "criterion_accuracy": round(correct / total, 4),
+                "per_criterion_accuracy": {c: round(v[0] / v[1], 3) for c, v in self.criteria.items()},
+                "score_mae": round(float(np.mean([abs(a - b) for a, b in self.scores])), 2),
+                "band_accuracy": round(float(np.mean([a == b for a, b in self.bands])), 4),
+                "critical_flag_recall": round(tp / (tp + fn), 4) if tp + fn else None,
+                "critical_flag_precision": round(tp / (tp + fp), 4) if tp + fp else None,
+                "critical_flags": {"true_positive": tp, "false_positive": fp, "false_negative": fn},
+            }
+        return out
+
+
+def evaluate_model(model: UtteranceModel, protocol: Protocol, calls: Sequence[CorpusCall],
+                   utterances: Sequence[Utterance], cfg: TrainConfig, tallies: dict[str, Tally],
+                   details: list | None = None) -> None:
+    """Score held-out calls and utterances, clean and ASR-noised, into `tallies['clean'|'noised']`."""
+    for view in ("clean", "noised"):
+        noise = None if view == "clean" else EVAL_NOISE_KEY
+        for c in calls:
+            texts = call_texts(c, noise, cfg.noise_seed)
+            pred, probs = model.predict(examples_from_call(c.call, None, c.author, texts))
+            info = tallies[view].add_call(c, pred, probs, texts)
+            if details is not None and view == "clean":
+                details.append(info)
+        if utterances:
+            examples = [utterance_example(u, None if noise is None else noisy(u.text, cfg.noise_seed,
+                                                                              f"{EVAL_NOISE_KEY}:{u.uid}"))
+                        for u in utterances]
+            pred, probs = model.predict(examples)
+            tallies[view].add_codes([u.codes for u in utterances], pred, probs)
+
+
+def cross_validate(protocol: Protocol, corpus: Corpus, cfg: TrainConfig) -> dict:
+    """Grouped k-fold by call (single utterances are spread over the folds at random)."""
+    tallies = {"clean": Tally(protocol), "noised": Tally(protocol)}
+    calls, utts = corpus.calls, corpus.utterances
+    n_folds = min(cfg.folds, len(calls))
+    call_folds = np.zeros(len(calls), dtype=int)
+    for k, (_, test) in enumerate(GroupKFold(n_splits=n_folds).split(calls, groups=[c.call_id for c in calls])):
+        call_folds[test] = k
+    utt_folds = np.random.default_rng(cfg.seed).integers(0, n_folds, len(utts))
+    details: list = []
+    for k in range(n_folds):
+        t0 = time.monotonic()
+        model = fit(protocol, [c for c, f in zip(calls, call_folds, strict=True) if f != k],
+                    [u for u, f in zip(utts, utt_folds, strict=True) if f != k], cfg)
+        evaluate_model(model, protocol, [c for c, f in zip(calls, call_folds, strict=True) if f == k],
+                       [u for u, f in zip(utts, utt_folds, strict=True) if f == k], cfg, tallies, details)
+        log.info("cv fold done", extra={"fold": k, "seconds": round(time.monotonic() - t0, 1)})
+    return {"folds": n_folds, "clean": tallies["clean"].summary(), "noised": tallies["noised"].summary(),
+            "calls": details}
+
+
+def leave_one_author_out(protocol: Protocol, corpus: Corpus, cfg: TrainConfig) -> dict:
+    """Train on every other author's calls and utterances, test on one author's: unseen voices."""
+    authors = sorted({c.author for c in corpus.calls})
+    out: dict = {}
+    overall = {"clean": Tally(protocol), "noised": Tally(protocol)}
+    if len(authors) < 2:
+        return {"note": "fewer than two authors"}
+    for author in authors:
+        tallies = {"clean": Tally(protocol), "noised": Tally(protocol)}
+        model = fit(protocol, [c for c in corpus.calls if c.author != author],
+                    [u for u in corpus.utterances if u.author != author], cfg)
+        held_calls = [c for c in corpus.calls if c.author == author]
+        held_utts = [u for u in corpus.utterances if u.author == author]
+        evaluate_model(model, protocol, held_calls, held_utts, cfg, tallies)
+        evaluate_model(model, protocol, held_calls, held_utts, cfg, overall)
+        out[author] = {"clean": _headline(tallies["clean"].summary()),
+                       "noised": _headline(tallies["noised"].summary())}
+    out["all"] = {"clean": overall["clean"].summary(), "noised": overall["noised"].summary()}
+    return out
+
+
+HEADLINE = {  # metric: True when higher is better
+    "criterion_accuracy": True, "criterion_accuracy_noised": True, "band_accuracy": True,
+    "score_mae": False, "critical_flag_recall": True, "critical_flag_precision": True,
+    "code_macro_f1": True, "code_macro_f1_noised": True, "loao_criterion_accuracy": True,
+}
+
+
+def _headline(s: dict) -> dict:
+    return {k: s.get(k) for k in ("criterion_accuracy", "score_mae", "band_accuracy", "critical_flag_recall",
+                                  "critical_flag_precision", "code_macro_f1")}
+
+
+def headline_metrics(cv: dict, loao: dict | None) -> dict[str, float]:
+    clean, noised = cv["clean"], cv["noised"]
+    metrics = {
+        "criterion_accuracy": clean.get("criterion_accuracy"),
+        "criterion_accuracy_noised": noised.get("criterion_accuracy"),
+        "band_accuracy": clean.get("band_accuracy"),
+        "score_mae": clean.get("score_mae"),
+        "critical_flag_recall": clean.get("critical_flag_recall"),
+        "critical_flag_precision": clean.get("critical_flag_precision"),
+        "code_macro_f1": clean.get("code_macro_f1"),
+        "code_macro_f1_noised": noised.get("code_macro_f1"),
+    }
+    if loao and "all" in loao:
+        metrics["loao_criterion_accuracy"] = loao["all"]["clean"].get("criterion_accuracy")
+    return {k: float(v) for k, v in metrics.items() if v is not None}
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)
