@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import secrets
 import threading
 import time
@@ -42,6 +43,7 @@ FINAL_STATES = frozenset({audit_pb2.AUDIT_STATE_SUCCEEDED, audit_pb2.AUDIT_STATE
                           audit_pb2.AUDIT_STATE_CANCELLED})
 OUTCOMES = {scorer_pb2.CRITERION_OUTCOME_MET: "met", scorer_pb2.CRITERION_OUTCOME_NOT_MET: "not_met",
             scorer_pb2.CRITERION_OUTCOME_NOT_APPLICABLE: "not_applicable"}
+MAX_BUSY_WAITS = 200  # about half an hour of a fully busy transcriber before a call counts as failed
 BANDS = {scorer_pb2.BAND_HIGH: "high", scorer_pb2.BAND_MEDIUM: "medium", scorer_pb2.BAND_LOW: "low"}
 
 
@@ -146,9 +148,9 @@ class Lease:
 class CallFailed(Exception):
     """A call could not be processed; `reason` is safe to store and show."""
 
-    def __init__(self, reason: str, retryable: bool):
+    def __init__(self, reason: str, retryable: bool, busy: bool = False):
         super().__init__(reason)
-        self.reason, self.retryable = reason, retryable
+        self.reason, self.retryable, self.busy = reason, retryable, busy
 
 
 class AuditEngine:
@@ -341,24 +343,34 @@ class AuditEngine:
 
     def _process_call(self, audit_id: str, c: sampling.Candidate, models: dict[str, str],
                       stop: threading.Event) -> dict | None:
-        """Transcribe and score one call with retries; returns its final state, or None if stopped."""
-        state = {"state": "pending", "attempts": 0}
-        for attempt in range(1, self.call_attempts + 1):
-            state["attempts"] = attempt
+        """Transcribe and score one call with retries; returns its final state, or None if stopped.
+
+        A busy service (RESOURCE_EXHAUSTED) is back-pressure, not failure: wait and ask again without
+        using up an attempt (up to MAX_BUSY_WAITS times). Other retryable errors use up attempts.
+        """
+        state: dict = {"state": "pending", "attempts": 0}
+        attempts = busy_waits = 0
+        while True:
             try:
                 score = self._transcribe_and_score(c, models)
                 result = result_record(audit_id, c, score)
             except KeyError:
                 state.update(state="failed", failure_reason="the scorer returned an incomplete score")
             except CallFailed as exc:
-                state.update(state="failed", failure_reason=exc.reason)
-                if exc.retryable and attempt < self.call_attempts:
-                    if stop.wait(self.retry_delay_s * attempt):
+                if exc.busy and busy_waits < MAX_BUSY_WAITS:
+                    busy_waits += 1
+                    if stop.wait(min(10.0, 0.25 * 2 ** min(busy_waits, 6)) * (0.5 + random.random())):
+                        return None
+                    continue
+                attempts += 1
+                state.update(state="failed", failure_reason=exc.reason, attempts=attempts)
+                if exc.retryable and attempts < self.call_attempts:
+                    if stop.wait(self.retry_delay_s * attempts):
                         return None
                     continue
             else:
                 self.store.put_json(layout.result_key(c.region, c.call_start, c.call_id), result)
-                state = {"state": "scored", "attempts": attempt, "score": score.score,
+                state = {"state": "scored", "attempts": attempts + 1, "score": score.score,
                          "transcript_key": layout.transcript_key(c.sha256, models["speech"]),
                          "score_key": layout.score_key(c.sha256, models["scorer"])}
             break
@@ -387,7 +399,8 @@ class AuditEngine:
             self.store.put_json(score_key, json_format.MessageToDict(score))
             return score
         except grpc.RpcError as exc:
-            raise CallFailed(f"{exc.code().name}: {exc.details()}", exc.code() in RETRYABLE) from None
+            raise CallFailed(f"{exc.code().name}: {exc.details()}", exc.code() in RETRYABLE,
+                             busy=exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED) from None
         except HelplineError as exc:  # the store: Unavailable is worth another try
             raise CallFailed(f"{exc.code.name}: {exc}", exc.code in RETRYABLE) from None
 
