@@ -68,12 +68,16 @@ def weed_binary() -> str:
     return found
 
 
-def start(data_dir: Path, access_key: str, secret_key: str, timeout_s: float = 60.0) -> DevStore:
-    """Start `weed mini` on 127.0.0.1 with free ports and a fresh data dir; wait until S3 answers."""
-    if data_dir.exists():
+def start(data_dir: Path, access_key: str, secret_key: str, timeout_s: float = 60.0,
+          fresh: bool = True) -> DevStore:
+    """Start `weed mini` on 127.0.0.1 with free ports; wait until S3 answers.
+
+    The data dir is wiped first unless `fresh` is False (benchmarks keep a large generated store).
+    """
+    if fresh and data_dir.exists():
         shutil.rmtree(data_dir)
-    (data_dir / "data").mkdir(parents=True)
-    (data_dir / "logs").mkdir()
+    (data_dir / "data").mkdir(parents=True, exist_ok=True)
+    (data_dir / "logs").mkdir(exist_ok=True)
     s3_port = free_port()
     args = [weed_binary(), f"-logdir={data_dir / 'logs'}", "mini",
             f"-dir={data_dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
