@@ -1,9 +1,203 @@
-"""The scorer's commands of `helpline-qa`."""
+"""The scorer's commands of `helpline-qa`: `score FILE.json`, and `scorer train|evaluate|promote|models|
+annomi|calibrate`."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import typer
+
+scorer_app = typer.Typer(help="Train, evaluate, version and calibrate the scorer model.", no_args_is_help=True)
+
+CORPUS_OPT = typer.Option(None, help="corpus directory (default: services/scorer/data/corpus)")
+
+
+def _logging() -> None:
+    from helpline_common.logs import configure_logging
+
+    configure_logging("WARNING")
+
+
+def _registry():
+    from helpline_common.settings import StoreSettings, load_settings
+    from helpline_common.storage import ObjectStore
+    from helpline_scorer.registry import ModelRegistry
+
+    return ModelRegistry(ObjectStore(load_settings(StoreSettings)))
+
+
+def _load(model: str | None, model_file: Path | None):
+    from helpline_scorer import registry
+    from helpline_scorer.settings import ScorerSettings
+
+    if model_file is not None:
+        return registry.load_local(model_file)
+    if model is None:
+        bundled = registry.bundled_model_file()
+        if bundled is not None and not _store_configured():
+            return registry.load_local(bundled)
+    reg = _registry()
+    cache = ScorerSettings.model_fields["model_cache_dir"].default
+    return reg.load(model, cache) if model else reg.load_promoted(cache)
+
+
+def _store_configured() -> bool:
+    import os
+
+    return bool(os.environ.get("AWS_ACCESS_KEY_ID"))
+
+
+def score(file: Path = typer.Argument(..., help="transcript JSON: {call_id, segments: [{speaker, start, end, text}]}"),
+          model: str = typer.Option(None, "--model", help="model version in the store (default: promoted)"),
+          model_file: Path = typer.Option(None, help="a local model.joblib (card.json beside it)")) -> None:
+    """Score one transcript and print the result as JSON."""
+    from helpline_common.errors import HelplineError
+    from helpline_scorer.protocol import load_protocol
+    from helpline_scorer.scoring import Scorer, to_json
+    from helpline_scorer.transcript import call_from_json
+
+    _logging()
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        call = call_from_json(data)
+        scorer = Scorer(_load(model, model_file), load_protocol())
+        result = scorer.score(call)
+    except (OSError, json.JSONDecodeError) as exc:
+        typer.echo(f"cannot read {file}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except HelplineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(to_json(result), ensure_ascii=False, indent=2))
+
+
+@scorer_app.command()
+def train(corpus: Path = CORPUS_OPT,
+          out: Path = typer.Option(Path("var/scorer-model"), help="directory for model.joblib + card.json + card.md"),
+          version: str = typer.Option(None, help="version name (default: vYYYYmmdd-HHMMSS)"),
+          evaluate: bool = typer.Option(True, help="run grouped CV and leave-one-author-out for the card"),
+          annomi_report: Path = typer.Option(None, help="an AnnoMI report JSON to include in the card"),
+          publish: bool = typer.Option(False, help="upload the version to the object store"),
+          promote: bool = typer.Option(False, help="promote it, unless a headline metric regresses")) -> None:
+    """Train on the whole corpus (after evaluating on held-out calls) and save a versioned model."""
+    from helpline_scorer import registry, training
+    from helpline_scorer.card import build_card, render_markdown
+    from helpline_scorer.corpus import load_corpus
+    from helpline_scorer.protocol import load_protocol
+
+    _logging()
+    protocol = load_protocol()
+    data = load_corpus(corpus, protocol)
+    cfg = training.TrainConfig()
+    version = registry.check_version(version or registry.new_version())
+    cv = loao = None
+    if evaluate:
+        typer.echo(f"cross-validating on {len(data.calls)} calls ...", err=True)
+        cv = training.cross_validate(protocol, data, cfg)
+        typer.echo("leave-one-author-out ...", err=True)
+        loao = training.leave_one_author_out(protocol, data, cfg)
+    model = training.fit(protocol, data.calls, data.utterances, cfg)
+    metrics = training.headline_metrics(cv, loao) if cv else {}
+    annomi = json.loads(annomi_report.read_text()) if annomi_report and annomi_report.is_file() else None
+    card = build_card(version, protocol.version, model, data.stats(), training.config_dict(cfg), cv, loao, metrics,
+                      annomi)
+    sha = registry.save_local(model, card, out, render_markdown)
+    typer.echo(json.dumps({"version": version, "sha256": sha, "dir": str(out), "metrics": metrics}, indent=2))
+    if publish or promote:
+        reg = _registry()
+        reg.publish(version, out)
+        if promote:
+            record = reg.promote(version, training.HEADLINE)
+            typer.echo(f"promoted {record['version']}", err=True)
+
+
+@scorer_app.command()
+def evaluate(corpus: Path = CORPUS_OPT,
+             out: Path = typer.Option(None, help="write the evaluation (card JSON without a model) here"),
+             loao: bool = typer.Option(True, help="also leave one author out")) -> None:
+    """Grouped CV by call (clean and ASR-noised) and leave-one-author-out; print the headline figures."""
+    from helpline_scorer import training
+    from helpline_scorer.card import build_card, render_markdown
+    from helpline_scorer.corpus import load_corpus
+    from helpline_scorer.protocol import load_protocol
+
+    _logging()
+    protocol = load_protocol()
+    data = load_corpus(corpus, protocol)
+    cfg = training.TrainConfig()
+    cv = training.cross_validate(protocol, data, cfg)
+    by_author = training.leave_one_author_out(protocol, data, cfg) if loao else None
+    metrics = training.headline_metrics(cv, by_author)
+    card = build_card("evaluation", protocol.version, None, data.stats(), training.config_dict(cfg), cv,
+                      by_author, metrics)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        out.with_suffix(".md").write_text(render_markdown(card), encoding="utf-8")
+    typer.echo(json.dumps(metrics, indent=2))
+
+
+@scorer_app.command("promote")
+def promote_cmd(version: str, force: bool = typer.Option(False, help="promote even if a metric regresses")) -> None:
+    """Promote a stored version, unless a headline metric regresses against the promoted one."""
+    from helpline_common.errors import HelplineError
+    from helpline_scorer.training import HEADLINE
+
+    _logging()
+    try:
+        record = _registry().promote(version, HEADLINE, force=force)
+    except HelplineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(record, indent=2))
+
+
+@scorer_app.command()
+def models() -> None:
+    """List stored model versions and the promoted one."""
+    _logging()
+    reg = _registry()
+    promoted = reg.promoted() or {}
+    for v in reg.versions():
+        card = reg.card(v)
+        mark = "*" if v == promoted.get("version") else " "
+        typer.echo(f"{mark} {v}  {card.get('sha256', '')[:12]}  {json.dumps(card.get('metrics', {}))}")
+
+
+@scorer_app.command()
+def annomi(data: Path = typer.Option(Path("/work/shared/datasets/annomi"), help="AnnoMI directory"),
+           out: Path = typer.Option(Path("services/scorer/reports/annomi.json"), help="report JSON (+ .md)")) -> None:
+    """Run the same pipeline on AnnoMI (therapist behaviour, 5 folds grouped by transcript)."""
+    from helpline_scorer.annomi import render_markdown, run
+
+    _logging()
+    report = run(data)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(render_markdown(report), encoding="utf-8")
+    typer.echo(json.dumps({k: report[k] for k in ("macro_f1", "accuracy", "session_auc")}, indent=2))
+
+
+@scorer_app.command()
+def calibrate(model: str = typer.Option(None, "--model", help="model version (default: promoted)"),
+              model_file: Path = typer.Option(None, help="a local model.joblib"),
+              region: str = typer.Option(None, help="only this region's reviews"),
+              export: Path = typer.Option(None, help="write the reviewed calls as corpus JSONL for training")) -> None:
+    """Agreement between the model and supervisors' reviews: Cohen's kappa per criterion, score correlation."""
+    from helpline_scorer.calibrate import run
+
+    _logging()
+    report = run(_registry().store, _load(model, model_file), region, export)
+    typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 def register(app: typer.Typer) -> None:
     """Add the scorer's commands to the helpline-qa CLI."""
+    app.command("score")(score)
+    app.add_typer(scorer_app, name="scorer")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(scorer_app())

@@ -82,7 +82,7 @@ class Featurizer:
     """Text, context and position features; fitted on training examples only."""
 
     def __init__(self, max_char: int = 40_000, max_word: int = 20_000, max_context: int = 5_000,
-                 context_weight: float = 0.5):
+                 context_weight: float = 0.5, keep_questions: bool = False):
         self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
                                     max_features=max_char, dtype=np.float32)
         self.word = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=2, sublinear_tf=True,
@@ -90,10 +90,17 @@ class Featurizer:
         self.context = TfidfVectorizer(token_pattern=r"\S+", min_df=2, sublinear_tf=True,
                                        max_features=max_context, dtype=np.float32)
         self.context_weight = context_weight
+        # Written corpora (AnnoMI) have question marks; ASR text never does. Off for the scorer.
+        self.keep_questions = keep_questions
 
-    @staticmethod
-    def _views(examples: Sequence[Example]) -> tuple[list[str], list[str], list[str]]:
-        norm = [asr_text(e.text) for e in examples]
+    def _norm(self, text: str) -> str:
+        norm = asr_text(text)
+        if self.keep_questions and "?" in text:
+            norm += " qmark"
+        return norm
+
+    def _views(self, examples: Sequence[Example]) -> tuple[list[str], list[str], list[str]]:
+        norm = [self._norm(e.text) for e in examples]
         return norm, [lemmas(t) for t in norm], [lemmas(asr_text(e.context)) for e in examples]
 
     def fit_transform(self, examples: Sequence[Example]) -> sp.csr_matrix:

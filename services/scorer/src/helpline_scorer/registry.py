@@ -1,0 +1,197 @@
+"""Model versions: files, hashes, cards, the object store and promotion.
+
+Layout (docs/conventions.md): models/scorer/{version}/model.joblib + card.json + card.md, and
+models/scorer/promoted.json = {"version", "sha256", "promoted_at"}.
+
+SAFETY: model.joblib is a pickle, and loading a pickle runs code. The SHA-256 check BEFORE
+joblib.load is what stands between a tampered file and code execution in the scorer, so a file whose
+hash does not match the expected one (from promoted.json, or MODEL_SHA256 when pinned) is refused
+unread. Never load a model file any other way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import joblib
+
+from helpline_common import layout
+from helpline_common.errors import FailedPrecondition, InvalidArgument, NotFound
+from helpline_common.storage import ObjectStore
+from helpline_scorer.model import UtteranceModel
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE, CARD_JSON, CARD_MD = "model.joblib", "card.json", "card.md"
+VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+DEFAULT_VERSION = "bundled-default"
+
+
+class ModelIntegrityError(FailedPrecondition):
+    """A model file whose hash is not the expected one; it was not loaded."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: str
+    sha256: str
+    model: UtteranceModel
+    card: dict
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_version(version: str) -> str:
+    if not VERSION_PATTERN.match(version or ""):
+        raise InvalidArgument("model version must be 1-64 characters of [A-Za-z0-9._-]")
+    return version
+
+
+def new_version(now: dt.datetime | None = None) -> str:
+    return (now or dt.datetime.now(dt.UTC)).strftime("v%Y%m%d-%H%M%S")
+
+
+def save_local(model: UtteranceModel, card: dict, directory: Path, render_md) -> str:
+    """Write model.joblib, then card.json (with the file's hash) and card.md; return the hash."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / MODEL_FILE
+    joblib.dump(model, path, compress=3)
+    sha = sha256_file(path)
+    card["sha256"] = sha
+    (directory / CARD_JSON).write_text(json.dumps(card, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+                                       encoding="utf-8")
+    (directory / CARD_MD).write_text(render_md(card), encoding="utf-8")
+    return sha
+
+
+def load_verified(path: Path, expected_sha256: str, version: str, card: dict) -> LoadedModel:
+    """Hash first, unpickle only on a match (see the module docstring)."""
+    if not re.fullmatch(r"[0-9a-f]{64}", expected_sha256 or ""):
+        raise ModelIntegrityError(f"model {version}: no valid expected sha256; refusing to load")
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        log.error("model hash mismatch", extra={"version": version, "expected": expected_sha256,
+                                                "actual": actual})
+        raise ModelIntegrityError(f"model {version}: sha256 mismatch; refusing to load")
+    model = joblib.load(path)
+    if not isinstance(model, UtteranceModel):
+        raise ModelIntegrityError(f"model {version}: not a scorer model")
+    return LoadedModel(version, actual, model, card)
+
+
+def load_local(model_file: Path, expected_sha256: str = "") -> LoadedModel:
+    """A model file with its card.json beside it (development, tests, the bundled default).
+
+    The expected hash is `expected_sha256` when given, else the card's; either way it is checked.
+    """
+    card_path = model_file.parent / CARD_JSON
+    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
+    expected = expected_sha256 or card.get("sha256", "")
+    return load_verified(model_file, expected, card.get("version", model_file.parent.name), card)
+
+
+def bundled_model_file() -> Path | None:
+    path = Path(str(resources.files("helpline_scorer").joinpath("default_model", MODEL_FILE)))
+    return path if path.is_file() else None
+
+
+class ModelRegistry:
+    """Scorer model versions in the object store."""
+
+    def __init__(self, store: ObjectStore):
+        self.store = store
+
+    def publish(self, version: str, directory: Path) -> str:
+        """Upload a saved model directory as `version`; the card must carry the model's hash."""
+        check_version(version)
+        card = json.loads((directory / CARD_JSON).read_text(encoding="utf-8"))
+        if card.get("sha256") != sha256_file(directory / MODEL_FILE):
+            raise ModelIntegrityError("card.json does not carry the hash of model.joblib")
+        prefix = layout.scorer_model_prefix(version)
+        if self.store.exists(prefix + CARD_JSON):
+            raise FailedPrecondition(f"model version {version} already exists")
+        with open(directory / MODEL_FILE, "rb") as f:
+            self.store.upload_stream(prefix + MODEL_FILE, f, (directory / MODEL_FILE).stat().st_size,
+                                     metadata={"sha256": card["sha256"]})
+        self.store.put_bytes(prefix + CARD_MD, (directory / CARD_MD).read_bytes(), "text/markdown")
+        self.store.put_json(prefix + CARD_JSON, card)  # last: a version exists once its card does
+        return card["sha256"]
+
+    def card(self, version: str) -> dict:
+        return self.store.get_json(layout.scorer_model_prefix(check_version(version)) + CARD_JSON)
+
+    def versions(self) -> list[str]:
+        keys = self.store.list_keys("models/scorer/")
+        return sorted({k.split("/")[2] for k in keys if k.endswith("/" + CARD_JSON)})
+
+    def promoted(self) -> dict | None:
+        try:
+            return self.store.get_json(layout.SCORER_PROMOTED_KEY)
+        except NotFound:
+            return None
+
+    def promote(self, version: str, higher_is_better: dict[str, bool], force: bool = False) -> dict:
+        """Make `version` the promoted one, unless a headline metric regresses against the current one."""
+        card = self.card(version)
+        current = self.promoted()
+        regressions = []
+        if current is not None and current["version"] != version:
+            old = self.card(current["version"]).get("metrics", {})
+            new = card.get("metrics", {})
+            for metric, higher in higher_is_better.items():
+                if metric in old and (metric not in new or
+                                      (new[metric] < old[metric] if higher else new[metric] > old[metric])):
+                    regressions.append(f"{metric}: {old[metric]} -> {new.get(metric)}")
+        if regressions and not force:
+            raise FailedPrecondition("not promoted; regressions: " + "; ".join(regressions))
+        record = {"version": version, "sha256": card["sha256"],
+                  "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                  "previous": current["version"] if current else None, "forced_over": regressions}
+        self.store.put_json(layout.SCORER_PROMOTED_KEY, record)
+        return record
+
+    def load(self, version: str, cache_dir: Path, expected_sha256: str = "") -> LoadedModel:
+        """Download `version` into the cache and load it after the hash check.
+
+        The expected hash is, in order: `expected_sha256` (pinned by settings), the promoted record's
+        (when `version` is the promoted one), the version's card.
+        """
+        check_version(version)
+        card = self.card(version)
+        expected = expected_sha256
+        if not expected:
+            promoted = self.promoted()
+            expected = promoted["sha256"] if promoted and promoted["version"] == version else card.get("sha256", "")
+        target = cache_dir / "scorer" / version / MODEL_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.is_file() or sha256_file(target) != expected:
+            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+            os.close(fd)
+            try:
+                self.store.download_file(layout.scorer_model_prefix(version) + MODEL_FILE, tmp)
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        return load_verified(target, expected, version, card)
+
+    def load_promoted(self, cache_dir: Path, expected_sha256: str = "") -> LoadedModel:
+        promoted = self.promoted()
+        if promoted is None:
+            raise NotFound("no promoted scorer model")
+        return self.load(promoted["version"], cache_dir, expected_sha256)

@@ -1,0 +1,197 @@
+"""The trained model, the model files and their hashes, the store versions, the gRPC service and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2
+
+from helpline.common.v1 import recording_pb2, transcript_pb2
+from helpline.scorer.v1 import scorer_pb2, scorer_service_pb2_grpc
+from helpline_common.errors import FailedPrecondition
+from helpline_common.storage import ObjectStore
+from helpline_scorer import registry
+from helpline_scorer.model import Example
+from helpline_scorer.scoring import Scorer, to_json
+from helpline_scorer.service import create_server
+from helpline_scorer.settings import ScorerSettings
+from helpline_scorer.training import HEADLINE
+from helpline_scorer.transcript import call_from_json
+from tests.conftest import running
+
+# Clear examples of every code, as ASR gives them (lower case, no punctuation).
+CLEAR = {
+    "greeting": ("детский телефон доверия здравствуйте меня зовут анна", (0, 12)),
+    "confidentiality": ("наш разговор анонимный и останется между нами имя можно не называть", (3, 12)),
+    "open_question": ("расскажи пожалуйста что случилось", (2, 12)),
+    "closed_question": ("тебе сколько лет", (4, 12)),
+    "reflection": ("тебе очень обидно что дома тебя не слышат", (5, 12)),
+    "empathy": ("хорошо что ты позвонил это правда очень тяжело", (3, 12)),
+    "summary": ("давай подытожим если я правильно понимаю тебя травят в классе и ты не знаешь кому сказать",
+                (8, 12)),
+    "risk_question": ("бывают ли у тебя мысли уйти из жизни", (6, 12)),
+    "resource_exploration": ("кому из взрослых ты доверяешь кто мог бы тебя поддержать", (7, 12)),
+    "referral": ("если станет совсем плохо звони сто двенадцать или школьному психологу", (9, 12)),
+    "closing": ("звони нам в любое время мы всегда рядом береги себя до свидания", (11, 12)),
+    "advice_directive": ("ты должен просто не обращать на них внимания и все", (6, 12)),
+    "judgment": ("сам виноват нечего было лезть это все ерунда не выдумывай", (6, 12)),
+}
+CUES = ["я больше не хочу жить", "отчим меня бьет каждый вечер", "я режу себе руки", "я хочу выпить таблетки и уснуть"]
+NOT_CUES = ["у меня завтра контрольная по математике", "мы с подругой поссорились из за мальчика"]
+
+
+def test_the_model_recognises_clear_examples_of_every_code(loaded):
+    model = loaded.model
+    examples = [Example("counselor", text, "", pos) for text, pos in CLEAR.values()]
+    codes, probs = model.predict(examples)
+    missed = [code for code, got in zip(CLEAR, codes, strict=True) if code not in got]
+    assert not missed, {c: probs[list(CLEAR).index(c)][c] for c in missed}
+    codes, _ = model.predict([Example("caller", t, "", (2, 10)) for t in CUES + NOT_CUES])
+    assert all("risk_cue" in c for c in codes[:len(CUES)])
+    assert not any("risk_cue" in c for c in codes[len(CUES):])
+    for p in probs:  # probabilities for every counselor code, in [0, 1]
+        assert set(p) == set(model.counselor_codes) and all(0.0 <= v <= 1.0 for v in p.values())
+
+
+def transcript_dict():
+    texts = [("counselor", "Детский телефон доверия, здравствуйте. Меня зовут Анна."),
+             ("caller", "Здравствуйте. Мне очень плохо, я больше не хочу жить."),
+             ("counselor", "Хорошо, что ты позвонил. Расскажи, что случилось?"),
+             ("caller", "Родители всё время ругаются, а в школе травят."),
+             ("counselor", "Тебе очень одиноко и больно."),
+             ("caller", "Да."),
+             ("counselor", "Скажи, у тебя бывают мысли уйти из жизни?"),
+             ("caller", "Иногда."),
+             ("counselor", "Если станет совсем плохо, звони 112. Звони нам в любое время, мы рядом.")]
+    segs, t = [], 0.0
+    for speaker, text in texts:
+        d = len(text.split()) / 2.5
+        segs.append({"speaker": speaker, "start": round(t, 2), "end": round(t + d, 2), "text": text})
+        t += d + 0.6
+    return {"call_id": "test-call", "segments": segs}
+
+
+def test_scoring_a_call_gives_the_cli_shape(loaded, protocol):
+    out = to_json(Scorer(loaded, protocol).score(call_from_json(transcript_dict())))
+    assert out["model_version"] == "test-model" and out["protocol_version"] == protocol.version
+    assert set(out["criteria"]) == {c.id for c in protocol.criteria}
+    assert out["band"] in ("high", "medium", "low") and 0 <= out["score"] <= 100
+    assert 1 in out["criteria"]["risk_assessment"]["evidence"]  # the cue is evidence
+    assert out["criteria"]["risk_assessment"]["met"] is True
+    assert "risk_cue" in out["segments"][1]["codes"] and "greeting" in out["segments"][0]["codes"]
+    assert set(out["measures"]) == {"counselor_talk_share", "reflection_to_question", "open_question_share",
+                                    "longest_silence_s", "interruptions", "speech_rate_wpm"}
+
+
+def test_a_model_file_with_a_wrong_hash_is_refused(model_dir, tmp_path):
+    tampered = tmp_path / "m"
+    shutil.copytree(model_dir, tampered)
+    with open(tampered / registry.MODEL_FILE, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(registry.ModelIntegrityError):
+        registry.load_local(tampered / registry.MODEL_FILE)
+    with pytest.raises(registry.ModelIntegrityError):  # a pinned hash that is not the file's
+        registry.load_local(model_dir / registry.MODEL_FILE, "0" * 64)
+    card = json.loads((model_dir / registry.CARD_JSON).read_text())
+    assert registry.load_local(model_dir / registry.MODEL_FILE, card["sha256"]).sha256 == card["sha256"]
+
+
+def proto_transcript(d: dict) -> transcript_pb2.Transcript:
+    t = transcript_pb2.Transcript(call_id=d["call_id"])
+    names = {"caller": recording_pb2.SPEAKER_CALLER, "counselor": recording_pb2.SPEAKER_COUNSELOR}
+    for s in d["segments"]:
+        seg = t.segments.add(speaker=names.get(s["speaker"], recording_pb2.SPEAKER_UNKNOWN), text=s["text"])
+        seg.start.FromNanoseconds(int(s["start"] * 1e9))
+        seg.end.FromNanoseconds(int(s["end"] * 1e9))
+    return t
+
+
+def test_the_service_scores_over_a_real_channel_and_refuses_bad_transcripts(model_dir, store_settings):
+    settings = ScorerSettings(port=0, metrics_port=-1, model_file=model_dir / registry.MODEL_FILE)
+    with running(create_server, settings) as (_service, channel):
+        stub = scorer_service_pb2_grpc.ScorerServiceStub(channel)
+        reply = stub.Score(scorer_pb2.ScoreRequest(transcript=proto_transcript(transcript_dict())), timeout=30)
+        score = reply.score
+        assert score.call_id == "test-call" and score.model_version == "test-model"
+        assert len(score.criteria) == 12 and len(score.segments) == 9
+        assert score.band in (scorer_pb2.BAND_HIGH, scorer_pb2.BAND_MEDIUM, scorer_pb2.BAND_LOW)
+        risk = next(c for c in score.criteria if c.criterion_id == "risk_assessment")
+        assert risk.outcome == scorer_pb2.CRITERION_OUTCOME_MET and risk.critical and risk.weight == 3
+        assert any(e.segment_index == 1 and e.end.ToNanoseconds() > 0 for e in risk.evidence)
+        info = stub.GetModelInfo(scorer_pb2.GetModelInfoRequest(), timeout=5).model
+        assert info.version == "test-model" and len(info.sha256) == 64
+
+        bad = []
+        bad.append(transcript_pb2.Transcript(call_id="empty"))
+        t = proto_transcript(transcript_dict())
+        t.segments[2].end.CopyFrom(duration_pb2.Duration(seconds=0))
+        bad.append(t)
+        t = proto_transcript(transcript_dict())
+        t.segments[0].speaker = recording_pb2.SPEAKER_UNSPECIFIED
+        bad.append(t)
+        t = proto_transcript(transcript_dict())
+        t.segments[0].start.seconds = -5
+        bad.append(t)
+        for transcript in bad:
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Score(scorer_pb2.ScoreRequest(transcript=transcript), timeout=10)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Score(scorer_pb2.ScoreRequest(), timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _with_metrics(model_dir, tmp_path, name, **metrics):
+    d = tmp_path / name
+    shutil.copytree(model_dir, d)
+    card = json.loads((d / registry.CARD_JSON).read_text())
+    card["metrics"] = card["metrics"] | metrics
+    card["version"] = name
+    (d / registry.CARD_JSON).write_text(json.dumps(card))
+    return d
+
+
+def test_store_versions_promotion_gate_and_loading_the_promoted_model(model_dir, store_settings, tmp_path):
+    store = ObjectStore(store_settings)
+    store.ensure_bucket()
+    reg = registry.ModelRegistry(store)
+    reg.publish("v1", _with_metrics(model_dir, tmp_path, "v1", criterion_accuracy=0.9, score_mae=8.0))
+    reg.publish("v2", _with_metrics(model_dir, tmp_path, "v2", criterion_accuracy=0.88, score_mae=7.0))
+    reg.publish("v3", _with_metrics(model_dir, tmp_path, "v3", criterion_accuracy=0.92, score_mae=7.5))
+    assert reg.versions() == ["v1", "v2", "v3"]
+    with pytest.raises(FailedPrecondition):
+        reg.publish("v1", model_dir)  # versions are immutable
+    assert reg.promote("v1", HEADLINE)["version"] == "v1"
+    with pytest.raises(FailedPrecondition, match="criterion_accuracy"):
+        reg.promote("v2", HEADLINE)  # criterion accuracy regresses
+    assert reg.promote("v3", HEADLINE)["previous"] == "v1"
+
+    settings = ScorerSettings(port=0, metrics_port=-1, model_cache_dir=tmp_path / "cache")
+    with running(create_server, settings) as (_service, channel):
+        stub = scorer_service_pb2_grpc.ScorerServiceStub(channel)
+        info = stub.GetModelInfo(scorer_pb2.GetModelInfoRequest(), timeout=5).model
+        assert info.version == "v3" and info.metrics["criterion_accuracy"] == pytest.approx(0.92)
+
+    # a model object replaced in the store is refused: the service never becomes SERVING
+    store.put_bytes("models/scorer/v3/model.joblib", b"not the promoted model")
+    with pytest.raises(registry.ModelIntegrityError):
+        reg.load_promoted(tmp_path / "cache2")
+
+
+def test_cli_score_prints_the_result(model_dir, tmp_path):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(transcript_dict(), ensure_ascii=False), encoding="utf-8")
+    cmd = [sys.executable, "-c", "from helpline_common.cli import main; main()", "score", str(path),
+           "--model-file", str(model_dir / registry.MODEL_FILE)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["call_id"] == "test-call" and out["model_version"] == "test-model"
+    path.write_text(json.dumps({"call_id": "x", "segments": []}))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "no segments" in done.stderr
