@@ -8,72 +8,16 @@ from __future__ import annotations
 
 import math
 import os
-import struct
 from collections.abc import Iterator
 
 import numpy as np
 
-from helpline_common.audio import ENCODINGS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioInfo, probe
+from helpline_common.audio import AudioInfo, probe
 from helpline_common.errors import InvalidArgument
-
-# The first bytes of every container libsndfile may be asked to read; anything else is "not audio".
-_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS")
-_UNKNOWN_DATA_SIZES = (0, 0xFFFFFFFF)  # streaming writers that did not know the length
-
-
-def _check_wav_chunks(path: str | os.PathLike) -> None:
-    """Refuse a RIFF/WAVE file whose `data` chunk claims more bytes than the file holds (truncated)."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return  # other containers: libsndfile's own checks
-        pos = 12
-        while pos + 8 <= size:
-            f.seek(pos)
-            chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
-            if chunk_id == b"data":
-                available = size - pos - 8
-                if chunk_size not in _UNKNOWN_DATA_SIZES and chunk_size > available:
-                    raise InvalidArgument(
-                        f"audio is truncated: the WAV header declares {chunk_size} bytes of samples, "
-                        f"the file holds {available}")
-                return
-            pos += 8 + chunk_size + (chunk_size & 1)
-    raise InvalidArgument("WAV file has no data chunk (truncated or not audio)")
 
 
 def check(path: str | os.PathLike, max_channels: int = 2, max_seconds: float | None = None) -> AudioInfo:
-    """Check a recording before any decoding; raises InvalidArgument."""
-    if os.path.getsize(path) == 0:
-        raise InvalidArgument("audio is empty")
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic not in _MAGIC:
-        raise InvalidArgument("not an audio file (expected WAV, FLAC or OGG)")
-    _check_wav_chunks(path)
-    import soundfile
-
-    try:
-        info = soundfile.info(str(path))
-    except (RuntimeError, soundfile.LibsndfileError) as exc:
-        raise InvalidArgument("not a readable audio file (expected WAV, FLAC or OGG)") from exc
-    if info.format == "WAVEX":
-        # WAVE_FORMAT_EXTENSIBLE is WAV (telephony systems and sox write it for >2 channels or >16 bits);
-        # helpline_common.audio.probe refuses it, so the checks are repeated here with it allowed.
-        if info.subtype not in ENCODINGS:
-            raise InvalidArgument(f"unsupported sample encoding {info.subtype}")
-        if not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
-            raise InvalidArgument(
-                f"sample rate {info.samplerate} Hz outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
-        if not 1 <= info.channels <= max_channels:
-            raise InvalidArgument(f"{info.channels} channels; at most {max_channels} are accepted")
-        if info.frames <= 0:
-            raise InvalidArgument("audio has no samples")
-        result = AudioInfo("WAV", info.subtype, int(info.samplerate), int(info.channels), int(info.frames))
-        if max_seconds is not None and result.duration_s > max_seconds:
-            raise InvalidArgument(f"audio is {result.duration_s:.0f} s long; the limit is {max_seconds:.0f} s")
-        return result
+    """Check a recording before any decoding (the shared header check); raises InvalidArgument."""
     return probe(path, max_channels=max_channels, max_seconds=max_seconds)
 
 
