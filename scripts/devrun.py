@@ -132,7 +132,7 @@ def demo_recordings() -> list[dict]:
     return calls
 
 
-def run_job(stack: Stack, model_lang: str) -> None:
+def run_job(stack: Stack) -> None:
     from helpline_gateway import cli as gateway_cli
 
     calls = demo_recordings()
@@ -151,8 +151,58 @@ def run_job(stack: Stack, model_lang: str) -> None:
             say(f"refused  {call['call_id']} (region {call['region']}): {exc.code().name}: {exc.details()}")
         finally:
             conn.close()
-    if model_lang != "ru":
-        say("the audit part of the main job comes with the gateway's audits (issue 5)")
+    audit_and_report(stack, day)
+
+
+def _conn(stack: Stack, role: Role, *regions: str, subject: str):
+    from helpline_gateway import cli as gateway_cli
+
+    return gateway_cli.GatewayConnection(address=stack.env["HELPLINE_GATEWAY_ADDRESS"],
+                                         token=stack.token(role, *regions, subject=subject))
+
+
+def audit_and_report(stack: Stack, day: dt.date) -> None:
+    """The nightly job over every region, a supervisor's own audit, and the reports people read."""
+    from helpline.gateway.v1 import gateway_pb2, report_pb2
+    from helpline_gateway import cli as gateway_cli
+
+    reports_dir = VAR / "reports"
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    proto_day = gateway_cli.to_proto_date(day)
+    period = gateway_cli.period(dt.datetime.combine(day, dt.time()), None)
+
+    sampler = _conn(stack, Role.SAMPLER, subject="nightly-job")
+    answer = sampler.stub.StartNightlySampling(gateway_pb2.StartNightlySamplingRequest(date=proto_day),
+                                               metadata=sampler.metadata, timeout=60)
+    audit = gateway_cli.watch(sampler, answer.audits[0].audit_id, show_progress=sys.stderr.isatty())
+    sampler.close()
+    p = audit.progress
+    say(f"nightly audit {audit.audit_id} for {day}: {gateway_cli.state_name(audit.state)}, "
+        f"{p.done_calls} scored, {p.failed_calls} failed of {p.total_calls} sampled")
+
+    supervisor = _conn(stack, Role.SUPERVISOR, "77", subject="supervisor-77")
+    own = supervisor.stub.RequestAudit(gateway_pb2.RequestAuditRequest(region_codes=["77"], period=period),
+                                       metadata=supervisor.metadata, timeout=30).audit
+    own = gateway_cli.watch(supervisor, own.audit_id, show_progress=False)
+    say(f"supervisor's audit {own.audit_id} of region 77: {gateway_cli.state_name(own.state)} "
+        f"(transcripts and scores reused from the nightly audit)")
+    for fmt, ext in ((report_pb2.REPORT_FORMAT_HTML, "html"), (report_pb2.REPORT_FORMAT_JSON, "json")):
+        report = supervisor.stub.GetReport(gateway_pb2.GetReportRequest(region_code="77", period=period, format=fmt),
+                                           metadata=supervisor.metadata, timeout=120)
+        (reports_dir / f"region-77-{day}.{ext}").write_bytes(report.content)
+    flags = supervisor.stub.ListFlaggedCalls(gateway_pb2.ListFlaggedCallsRequest(region_code="77", period=period),
+                                             metadata=supervisor.metadata, timeout=60).calls
+    say(f"region 77: {len(flags)} call(s) flagged for review")
+    supervisor.close()
+
+    reviewer = _conn(stack, Role.REVIEWER, subject="fund-reviewer")
+    for fmt, ext in ((report_pb2.REPORT_FORMAT_HTML, "html"), (report_pb2.REPORT_FORMAT_JSON, "json")):
+        report = reviewer.stub.GetReport(gateway_pb2.GetReportRequest(region_code="", period=period, format=fmt),
+                                         metadata=reviewer.metadata, timeout=120)
+        (reports_dir / f"cross-region-{day}.{ext}").write_bytes(report.content)
+    reviewer.close()
+    say(f"reports: {reports_dir / f'region-77-{day}.html'} (supervisor of region 77)")
+    say(f"         {reports_dir / f'cross-region-{day}.html'} (Fund reviewer, all regions)")
 
 
 def main() -> None:
@@ -168,7 +218,7 @@ def main() -> None:
     stack = Stack()
     try:
         stack.start(model_dir)
-        run_job(stack, lang)
+        run_job(stack)
         if args.keep_running:
             say("the stack is up; Ctrl-C stops it")
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
