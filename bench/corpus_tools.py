@@ -1,8 +1,14 @@
 """A synthetic corpus of stereo helpline calls for the transcription benchmark.
 
 Two espeak-ng voices (Korean, so that the Korean test model does real decoding work) take turns on
-two channels with realistic pauses and short back-channel replies; each channel is silent while the
-other side speaks. Saved once under bench/corpus/ (gitignored) and reused.
+two channels with realistic pauses and short back-channel replies; each channel carries only line
+noise while the other side speaks. Saved once under bench/corpus/ (gitignored) and reused.
+
+Line noise: real telephone channels are never digitally silent, and Kaldi decodes digital zero almost
+for free, which flatters any decoder fed whole channels. Every channel therefore gets a low, steady
+noise floor (`line_noise`): pink plus brown noise at -45 to -35 dBFS RMS and a little mains hum (50 Hz
+and odd harmonics, 10-15 dB below the noise), different per channel and per call, from a seeded
+generator (the corpus is deterministic).
 
     python -m bench.corpus_tools            # build (or check) the corpus
 """
@@ -19,7 +25,8 @@ import numpy as np
 import soundfile
 
 CORPUS_DIR = Path(__file__).parent / "corpus"
-VERSION = 2
+CLEAN_DIR = CORPUS_DIR / "digital-silence"  # the first calls again, without line noise
+VERSION = 3  # 3: line noise on every channel
 RATE = 16000  # synthesis rate; calls are stored as telephony audio: 8 kHz, G.711 μ-law, stereo
 CALL_RATE = 8000
 
@@ -62,18 +69,23 @@ def _call(rng: random.Random, seconds: float, tmp: Path) -> tuple[np.ndarray, np
     total = int((seconds + 20) * RATE)
     ch = [np.zeros(total, dtype=np.float32), np.zeros(total, dtype=np.float32)]
     speech = [[], []]
+    text = [[], []]
     t = rng.uniform(0.3, 1.0)
     speaker = 1  # the counselor answers the phone
     while t < seconds:
         lines = COUNSELOR_LINES if speaker else CALLER_LINES
         voice = COUNSELOR_VOICE if speaker else CALLER_VOICE
         for k in range(rng.choice((1, 1, 2, 2, 3))):
-            u = _say(rng.choice(lines), voice, tmp)
+            line = rng.choice(lines)
+            u = _say(line, voice, tmp)
+            text[speaker].append(line)
             start = int(t * RATE)
             ch[speaker][start:start + len(u)] += u[:total - start]
             speech[speaker].append((round(t, 3), round(t + len(u) / RATE, 3)))
             if speaker == 0 and k == 0 and rng.random() < 0.3:  # a back-channel «네» over the caller
-                b = _say(rng.choice(BACKCHANNEL), COUNSELOR_VOICE, tmp)
+                back = rng.choice(BACKCHANNEL)
+                b = _say(back, COUNSELOR_VOICE, tmp)
+                text[1].append(back)
                 bs = start + int(len(u) * rng.uniform(0.4, 0.8))
                 ch[1][bs:bs + len(b)] += b[:total - bs]
                 speech[1].append((round(bs / RATE, 3), round((bs + len(b)) / RATE, 3)))
@@ -81,7 +93,26 @@ def _call(rng: random.Random, seconds: float, tmp: Path) -> tuple[np.ndarray, np
         t += rng.uniform(0.3, 1.5)  # pause before the other side answers
         speaker = 1 - speaker
     end = int(t * RATE)
-    return ch[0][:end], ch[1][:end], {"speech": speech}
+    return ch[0][:end], ch[1][:end], {"speech": speech, "text": text}
+
+
+def line_noise(n: int, rate: int, rng: np.random.Generator, level_dbfs: float,
+               hum_db_below: float = 12.0) -> np.ndarray:
+    """`n` samples of telephone-line noise: pink + brown noise at `level_dbfs` RMS plus mains hum."""
+    white = rng.standard_normal(n)
+    spectrum = np.fft.rfft(white)
+    f = np.fft.rfftfreq(n, 1 / rate)
+    f[0] = f[1]
+    pink = np.fft.irfft(spectrum / np.sqrt(f), n)
+    brown = np.fft.irfft(spectrum / np.maximum(f, 20.0), n)  # 1/f^2 power, floored at 20 Hz (no DC drift)
+    noise = pink / np.std(pink) + 0.5 * brown / np.std(brown)
+    noise /= np.std(noise)
+    t = np.arange(n) / rate
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    hum = sum(np.sin(2 * np.pi * 50 * k * t + p) / k for k, p in zip((1, 3, 5), phase, strict=True))
+    hum /= np.std(hum)
+    rms = 10 ** (level_dbfs / 20)
+    return (rms * (noise + 10 ** (-hum_db_below / 20) * hum)).astype(np.float32)
 
 
 def _to_call_rate(x: np.ndarray) -> np.ndarray:
@@ -91,10 +122,12 @@ def _to_call_rate(x: np.ndarray) -> np.ndarray:
 
 
 def build(n_calls: int = 8, min_s: float = 120, max_s: float = 170, seed: int = 7,
-          corpus_dir: Path = CORPUS_DIR) -> dict:
-    """Build the corpus unless a matching one exists; returns its manifest."""
+          corpus_dir: Path = CORPUS_DIR, noise: bool = True) -> dict:
+    """Build the corpus unless a matching one exists; returns its manifest. `noise=False` leaves the
+    pauses digitally silent (only to show what that does to a decoder; see bench/README.md)."""
     manifest_path = corpus_dir / "manifest.json"
-    wanted = {"version": VERSION, "n_calls": n_calls, "seed": seed, "min_s": min_s, "max_s": max_s}
+    wanted = {"version": VERSION, "n_calls": n_calls, "seed": seed, "min_s": min_s, "max_s": max_s,
+              "noise": noise}
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
         if manifest.get("params") == wanted and all((corpus_dir / c["stereo"]).exists() for c in manifest["calls"]):
@@ -107,6 +140,11 @@ def build(n_calls: int = 8, min_s: float = 120, max_s: float = 170, seed: int = 
         for i in range(n_calls):
             caller, counselor, info = _call(rng, rng.uniform(min_s, max_s), Path(tmp))
             a, b = _to_call_rate(caller), _to_call_rate(counselor)
+            noise_rng = np.random.default_rng([seed, i])
+            levels = noise_rng.uniform(-45, -35, 2)
+            if noise:
+                a = np.clip(a + line_noise(len(a), CALL_RATE, noise_rng, levels[0], noise_rng.uniform(10, 15)), -1, 1)
+                b = np.clip(b + line_noise(len(b), CALL_RATE, noise_rng, levels[1], noise_rng.uniform(10, 15)), -1, 1)
             stereo = np.stack([a, b], axis=1)
             name = f"call-{i:02d}"
             soundfile.write(corpus_dir / "stereo" / f"{name}.wav", stereo, CALL_RATE, subtype="ULAW")
@@ -117,7 +155,9 @@ def build(n_calls: int = 8, min_s: float = 120, max_s: float = 170, seed: int = 
             share = [sum(e - s for s, e in sp) / duration for sp in info["speech"]]
             calls.append({"name": name, "stereo": f"stereo/{name}.wav", "mono": f"mono/{name}.wav",
                           "excerpt": f"excerpts/{name}.wav", "duration_s": round(duration, 2),
-                          "speech_share": [round(s, 3) for s in share], "speech": info["speech"]})
+                          "speech_share": [round(s, 3) for s in share], "speech": info["speech"],
+                          "text": [" ".join(t) for t in info["text"]],
+                          "noise_dbfs": [round(float(v), 1) for v in levels] if noise else None})
     manifest = {"params": wanted, "calls": calls}
     manifest_path.write_text(json.dumps(manifest, indent=1))
     return manifest

@@ -11,7 +11,9 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 from google.protobuf import json_format, timestamp_pb2
 
 from helpline.common.v1 import recording_pb2
@@ -39,14 +41,33 @@ def sox(*args) -> None:
     subprocess.run(["sox", *map(str, args)], check=True, capture_output=True)
 
 
+def line_noise(n: int, level_dbfs: float = -42.0, seed: int = 0, rate: int = 16000) -> np.ndarray:
+    """Low telephone-line noise (pink-ish noise plus 50 Hz hum), float in [-1, 1], deterministic.
+
+    Real channels are never digitally silent; VAD and decoding are tested on a realistic noise floor."""
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / rate)
+    pink = np.fft.irfft(spectrum / np.sqrt(np.maximum(f, 20.0)), n)
+    hum = 0.25 * np.sin(2 * np.pi * 50 * np.arange(n) / rate)
+    noise = pink / np.std(pink) + hum
+    return (noise * 10 ** (level_dbfs / 20)).astype(np.float32)
+
+
+def add_noise(path: Path, seed: int, level_dbfs: float = -42.0) -> None:
+    data, rate = soundfile.read(path, dtype="float32")
+    soundfile.write(path, np.clip(data + line_noise(len(data), level_dbfs, seed, rate), -1, 1), rate,
+                    subtype="PCM_16")
+
+
 def seconds(path: Path) -> float:
     return float(subprocess.run(["soxi", "-D", str(path)], check=True, capture_output=True, text=True).stdout)
 
 
 @pytest.fixture(scope="session")
 def speech(tmp_path_factory, have_speech_tools) -> dict:
-    """A short stereo call (caller, then counselor, then caller; each channel silent while the other
-    speaks) and its variants; with the speech intervals of each channel."""
+    """A short stereo call (caller, then counselor, then caller; each channel carries only low line
+    noise while the other speaks) and its variants; with the speech intervals of each channel."""
     d = tmp_path_factory.mktemp("speech")
     a = say(d / "a.wav", CALLER_LINES[0], "ko")
     b = say(d / "b.wav", COUNSELOR_LINES[0], "ko+f3")
@@ -57,6 +78,8 @@ def speech(tmp_path_factory, have_speech_tools) -> dict:
     sox(a, d / "caller.wav", "pad", 0, gap + lb + gap)
     sox(d / "caller.wav", c, d / "caller_full.wav")
     sox(b, d / "counselor.wav", "pad", la + gap, gap + lc)
+    add_noise(d / "caller_full.wav", seed=1)
+    add_noise(d / "counselor.wav", seed=2)
     sox("-M", d / "caller_full.wav", d / "counselor.wav", d / "stereo.wav")
     sox("-M", d / "counselor.wav", d / "caller_full.wav", d / "stereo_swapped.wav")
     sox(d / "stereo.wav", "-r", 8000, "-e", "u-law", d / "stereo_ulaw8k.wav")

@@ -19,6 +19,7 @@ from helpline_transcriber.pipeline import channel_speakers
 from helpline_transcriber.recognition import Word
 from helpline_transcriber.segments import build_segments
 from helpline_transcriber.vad import Piece, SpeechGate, TimeMap
+from tests.transcriber.conftest import line_noise
 
 
 @pytest.mark.parametrize("src,dst", [(8000, 16000), (44100, 16000), (48000, 16000), (22050, 16000),
@@ -56,6 +57,7 @@ def test_speech_gate_skips_silence_and_keeps_positions():
     t = np.arange(rate) / rate
     tone = (np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) * 6000).astype(np.int16)
     signal = np.concatenate([np.zeros(3 * rate, np.int16), tone, np.zeros(3 * rate, np.int16)])
+    signal = (signal + line_noise(len(signal), -42.0, seed=3) * 32767).astype(np.int16)  # a line's noise floor
     gate = SpeechGate(rate, 2)
     pieces = []
     for i in range(0, len(signal), 4000):
@@ -64,7 +66,12 @@ def test_speech_gate_skips_silence_and_keeps_positions():
     starts = [p.start for p in pieces]
     assert starts == sorted(starts)
     assert all(np.array_equal(p.samples, signal[p.start:p.start + len(p.samples)]) for p in pieces)
-    assert 2.5 * rate < pieces[0].start <= 3 * rate
+    # webrtcvad takes the first ~0.5 s of a noisy line for speech while its noise estimate adapts;
+    # after that, only the tone (with pre-roll) opens a region
+    early = [p for p in pieces if p.start < 2.5 * rate]
+    assert sum(len(p.samples) for p in early) <= 0.6 * rate
+    later = [p for p in pieces if p.start >= 1.0 * rate]
+    assert 2.5 * rate < later[0].start <= 3 * rate
     assert 0.6 < gate.skipped_share < 0.9
 
 

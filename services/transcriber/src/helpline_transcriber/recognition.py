@@ -21,6 +21,11 @@ from helpline_transcriber.vad import VAD_RATES, PassGate, SpeechGate, TimeMap
 log = logging.getLogger(__name__)
 
 FEED_SAMPLES_S = 0.5  # seconds of audio per AcceptWaveform call
+# A speech region that starts at least this long after the previous one ended (in call time) starts a
+# new utterance: the recognizer is finalized first, so that no word straddles the join of two regions
+# that were far apart in the call. Measured CPU-neutral (bench/README.md); joins closer than this
+# (a short pause bridged by pre-roll and hang-over) are left to Kaldi's own endpointing.
+FINALIZE_GAP_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,8 @@ def decode_channel(pool: RecognizerPool, blocks: Iterable[np.ndarray], *, vad_ag
     chunk: list[np.ndarray] = []
     chunk_len = 0
     feed_n = int(FEED_SAMPLES_S * rate)
+    gap_n = int(FINALIZE_GAP_S * rate)
+    region_end = None  # call sample index where the last piece fed ended
 
     def feed_chunk():
         nonlocal chunk, chunk_len
@@ -157,6 +164,10 @@ def decode_channel(pool: RecognizerPool, blocks: Iterable[np.ndarray], *, vad_ag
             pieces = gate.feed(block)
             timemap.add(pieces)
             for p in pieces:
+                if region_end is not None and p.start - region_end >= gap_n:
+                    feed_chunk()
+                    words.extend(_words(rec.final(), base_s, timemap))
+                region_end = p.start + len(p.samples)
                 chunk.append(p.samples)
                 chunk_len += len(p.samples)
                 if chunk_len >= feed_n:
