@@ -195,3 +195,37 @@ def test_cli_score_prints_the_result(model_dir, tmp_path):
     path.write_text(json.dumps({"call_id": "x", "segments": []}))
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "no segments" in done.stderr
+
+
+def test_calibrate_compares_the_model_with_reviews(loaded, store_settings, tmp_path):
+    from helpline_scorer.calibrate import run
+
+    store = ObjectStore(store_settings)
+    store.ensure_bucket()
+    result = Scorer(loaded, loaded_protocol()).score(call_from_json(transcript_dict()))
+    outcomes = {"met": "CRITERION_OUTCOME_MET", "not_met": "CRITERION_OUTCOME_NOT_MET",
+                "not_applicable": "CRITERION_OUTCOME_NOT_APPLICABLE"}
+    for i in range(4):
+        call_id = f"call{i}"
+        store.put_json(f"audits/a1/calls/{call_id}.json", {"call_id": call_id, "recording": {"sha256": f"s{i}"}})
+        store.put_json(f"transcripts/s{i}/m.json", transcript_dict() | {"call_id": call_id})
+        judgements = [{"criterion_id": c.criterion_id, "outcome": outcomes[c.outcome]} for c in result.criteria]
+        if i == 0:  # one reviewer disagrees on the greeting
+            judgements[0]["outcome"] = "CRITERION_OUTCOME_NOT_MET"
+        store.put_json(f"reviews/77/{call_id}/r{i}.json",
+                       {"audit_id": "a1", "call_id": call_id, "judgements": judgements,
+                        "score": result.score - 5 * i, "region": "77", "reviewer": "sup"})
+    store.put_json("reviews/77/lost/r9.json", {"audit_id": "nope", "call_id": "lost", "judgements": []})
+    report = run(store, loaded, "77", tmp_path / "r1_calls.jsonl")
+    assert report["reviews"] == 5 and report["scored"] == 4 and report["skipped"] == {"NotFound": 1}
+    assert report["per_criterion"]["greeting"]["agreement"] == 0.75
+    assert report["per_criterion"]["summary"]["kappa"] == 1.0
+    # the same transcript four times: the model's score is constant, so no correlation is defined
+    assert report["score"] == {"n": 4, "mae": 7.5, "pearson": None, "spearman": None}
+    assert report["exported"]["confirmed"] == 3 and len(report["exported"]["need_coding"]) == 1
+
+
+def loaded_protocol():
+    from helpline_scorer.protocol import load_protocol
+
+    return load_protocol()

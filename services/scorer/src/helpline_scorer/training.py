@@ -264,6 +264,7 @@ def leave_one_author_out(protocol: Protocol, corpus: Corpus, cfg: TrainConfig) -
 HEADLINE = {  # metric: True when higher is better
     "criterion_accuracy": True, "criterion_accuracy_noised": True, "band_accuracy": True,
     "score_mae": False, "critical_flag_recall": True, "critical_flag_precision": True,
+    "critical_flag_recall_noised": True,
     "code_macro_f1": True, "code_macro_f1_noised": True, "loao_criterion_accuracy": True,
 }
 
@@ -282,6 +283,7 @@ def headline_metrics(cv: dict, loao: dict | None) -> dict[str, float]:
         "score_mae": clean.get("score_mae"),
         "critical_flag_recall": clean.get("critical_flag_recall"),
         "critical_flag_precision": clean.get("critical_flag_precision"),
+        "critical_flag_recall_noised": noised.get("critical_flag_recall"),
         "code_macro_f1": clean.get("code_macro_f1"),
         "code_macro_f1_noised": noised.get("code_macro_f1"),
     }
