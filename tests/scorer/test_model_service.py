@@ -229,3 +229,14 @@ def loaded_protocol():
     from helpline_scorer.protocol import load_protocol
 
     return load_protocol()
+
+
+def test_without_a_promoted_model_the_bundled_default_serves(store_settings):
+    bundled = registry.bundled_model_file()
+    assert bundled is not None and bundled.stat().st_size < 5 * 1024 * 1024
+    card = json.loads((bundled.parent / registry.CARD_JSON).read_text())
+    with running(create_server, ScorerSettings(port=0, metrics_port=-1)) as (_service, channel):
+        stub = scorer_service_pb2_grpc.ScorerServiceStub(channel)
+        info = stub.GetModelInfo(scorer_pb2.GetModelInfoRequest(), timeout=5).model
+        assert info.version == card["version"] and info.sha256 == card["sha256"]
+        assert info.protocol_version == "1.0.0" and "criterion_accuracy" in info.metrics

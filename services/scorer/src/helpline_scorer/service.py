@@ -33,17 +33,29 @@ def load_model(settings: ScorerSettings) -> registry.LoadedModel:
     """The model the settings name (see the module docstring); raises until it can be loaded."""
     if settings.model_file is not None:
         return registry.load_local(settings.model_file, settings.model_sha256)
-    models = registry.ModelRegistry(ObjectStore(settings.store))
+    store = ObjectStore(settings.store)
+    models = registry.ModelRegistry(store)
     if settings.model_version:
         return models.load(settings.model_version, settings.model_cache_dir, settings.model_sha256)
     try:
         return models.load_promoted(settings.model_cache_dir, settings.model_sha256)
-    except NotFound:
+    except (NotFound, Unavailable) as exc:
+        # Only a store that answers and has no promoted model (or no bucket yet) falls back; a store
+        # that is down raises, and readiness retries.
+        if isinstance(exc, Unavailable) and not _bucket_missing(store):
+            raise
         bundled = registry.bundled_model_file()
         if bundled is None or settings.model_sha256:
             raise
         log.warning("no promoted scorer model in the store; using the bundled default model")
         return registry.load_local(bundled)
+
+
+def _bucket_missing(store: ObjectStore) -> bool:
+    try:
+        return not store.client.bucket_exists(store.bucket)
+    except Exception:  # noqa: BLE001 - unreachable: not "missing"
+        return False
 
 
 class ScorerServicer(scorer_service_pb2_grpc.ScorerServiceServicer):
