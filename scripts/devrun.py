@@ -87,6 +87,8 @@ class Stack:
             "HELPLINE_GATEWAY_TRANSCRIBER_ADDRESSES": f"127.0.0.1:{self.ports['transcriber']}",
             "HELPLINE_GATEWAY_SCORER_ADDRESSES": f"127.0.0.1:{self.ports['scorer']}",
             "HELPLINE_GATEWAY_ADDRESS": f"127.0.0.1:{self.ports['gateway']}",
+            # The demo dialogues are short; production keeps the 30 s default minimum.
+            "HELPLINE_GATEWAY_MIN_CALL_SECONDS": "10",
         }
         for name in SERVICES:
             prefix = f"HELPLINE_{name.upper()}_"
