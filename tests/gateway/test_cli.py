@@ -1,0 +1,59 @@
+"""The people's CLI against a real gateway: exit codes scripts can use, the nightly job's idempotency."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from helpline_common import cli
+from helpline_common.auth import Role
+from tests.conftest import SIGNING_KEY, token
+from tests.gateway.conftest import gateway
+from tests.gateway.test_roles import YESTERDAY
+
+cli._register_service_commands()
+runner = CliRunner()
+
+
+@pytest.fixture()
+def gateway_env(store_settings, monkeypatch):
+    with gateway() as (service, _channel):
+        monkeypatch.setenv("HELPLINE_GATEWAY_ADDRESS", f"127.0.0.1:{service.port}")
+        yield monkeypatch
+
+
+def test_nightly_samples_a_date_once(gateway_env):
+    gateway_env.setenv("HELPLINE_TOKEN", token(Role.SAMPLER))
+    first = runner.invoke(cli.app, ["nightly", "--date", str(YESTERDAY), "--no-wait"])
+    second = runner.invoke(cli.app, ["nightly", "--date", str(YESTERDAY), "--no-wait"])
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    started = first.output.split("started: ")[1].split()[0]
+    assert f"already sampled: {started}" in second.output
+
+
+def test_refusals_exit_1_and_unreachable_exits_3(gateway_env):
+    gateway_env.setenv("HELPLINE_TOKEN", token(Role.REVIEWER))
+    refused = runner.invoke(cli.app, ["audit", "request", "--region", "77", "--from", str(YESTERDAY)])
+    assert refused.exit_code == 1 and "PERMISSION_DENIED" in refused.output
+    gateway_env.setenv("HELPLINE_GATEWAY_ADDRESS", "127.0.0.1:1")
+    down = runner.invoke(cli.app, ["audit", "status"])
+    assert down.exit_code == 3 and "UNAVAILABLE" in down.output
+
+
+def test_supervisor_requests_and_lists_an_audit(gateway_env):
+    gateway_env.setenv("HELPLINE_TOKEN", token(Role.SUPERVISOR, "77"))
+    requested = runner.invoke(cli.app, ["audit", "request", "--region", "77", "--from", str(YESTERDAY),
+                                        "--calls", "5", "--seed", "11"])
+    assert requested.exit_code == 0, requested.output
+    audit_id = requested.output.split()[0]
+    listed = runner.invoke(cli.app, ["audit", "status"])
+    assert audit_id in listed.output
+
+
+def test_tokens_issue_refuses_a_short_key(monkeypatch):
+    monkeypatch.setenv("HELPLINE_GATEWAY_TOKEN_SIGNING_KEY", "short")
+    result = runner.invoke(cli.app, ["tokens", "issue", "--role", "reviewer", "--subject", "fund-1"])
+    assert result.exit_code == 2
+    monkeypatch.setenv("HELPLINE_GATEWAY_TOKEN_SIGNING_KEY", SIGNING_KEY)
+    result = runner.invoke(cli.app, ["tokens", "issue", "--role", "supervisor", "--region", "77", "--subject", "s-1"])
+    assert result.exit_code == 0 and result.output.count(".") == 2  # a JWT
