@@ -77,6 +77,10 @@ deploy-check: ## Render and validate the Kubernetes manifests and lint the Docke
 bench: venv ## Benchmarks (bench/README.md); figures go to bench/results/
 	$(PY) -m bench
 
+.PHONY: scorer-model
+scorer-model: venv ## Train and evaluate the scorer model into var/scorer-model (~8 min; tests and make run use the bundled one)
+	$(VENV)/bin/helpline-qa scorer train --out var/scorer-model --annomi-report services/scorer/reports/annomi.json
+
 .PHONY: lock
 lock: ## Re-resolve every dependency into requirements/constraints.txt
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
