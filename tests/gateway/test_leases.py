@@ -78,3 +78,20 @@ def test_absurd_sampling_plans_are_invalid(store_settings, plan_field, value):
             stub.RequestAudit(gateway_pb2.RequestAuditRequest(region_codes=["77"], period=PERIOD, sampling=plan),
                               metadata=bearer(Role.ADMIN), timeout=10)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_cancel_ends_an_audit_even_while_the_transcriber_is_away(store_settings):
+    from helpline.gateway.v1 import audit_pb2
+    from tests.gateway.test_roles import PERIOD
+
+    with gateway() as (_service, channel):  # no transcriber or scorer: the audit cannot progress
+        stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+        supervisor = bearer(Role.SUPERVISOR, "77")
+        audit = stub.RequestAudit(gateway_pb2.RequestAuditRequest(region_codes=["77"], period=PERIOD),
+                                  metadata=supervisor, timeout=10).audit
+        cancelled = stub.CancelAudit(gateway_pb2.CancelAuditRequest(audit_id=audit.audit_id), metadata=supervisor,
+                                     timeout=30).audit
+        assert cancelled.state == audit_pb2.AUDIT_STATE_CANCELLED
+        updates = list(stub.WatchAudit(gateway_pb2.WatchAuditRequest(audit_id=audit.audit_id), metadata=supervisor,
+                                       timeout=30))
+        assert updates[-1].audit.state == audit_pb2.AUDIT_STATE_CANCELLED

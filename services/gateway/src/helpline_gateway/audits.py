@@ -257,6 +257,10 @@ class AuditEngine:
         audit = self.repo.load(audit_id)
         if audit.state in FINAL_STATES:
             return
+        if self.repo.cancel_requested(audit_id):  # also while the transcriber or scorer is away
+            audit.state = audit_pb2.AUDIT_STATE_CANCELLED
+            self.repo.save(audit)
+            return
         sample = self.repo.manifest(audit_id)
         if sample is None:
             sample = self._sample(audit)
