@@ -136,3 +136,17 @@ def test_a_supervisor_lists_only_audits_of_their_regions(stack):
     theirs = stub.ListAudits(gateway_pb2.ListAuditsRequest(), metadata=TOKENS["supervisor-78"], timeout=10).audits
     assert audit_id in {a.audit_id for a in mine}
     assert audit_id not in {a.audit_id for a in theirs}
+
+
+def test_a_supervisor_sees_only_their_regions_of_a_national_audit(stack):
+    stub, _ = stack
+    national = stub.StartNightlySampling(gateway_pb2.StartNightlySamplingRequest(date=DAY), metadata=TOKENS["sampler"],
+                                         timeout=30).audits[0]
+    assert len(national.region_codes) == 89
+    seen = stub.GetAudit(gateway_pb2.GetAuditRequest(audit_id=national.audit_id), metadata=TOKENS["supervisor-77"],
+                         timeout=10).audit
+    assert list(seen.region_codes) == ["77"] and set(seen.eligible_calls) <= {"77"}
+    with pytest.raises(grpc.RpcError) as err:  # cancelling needs every region of the audit
+        stub.CancelAudit(gateway_pb2.CancelAuditRequest(audit_id=national.audit_id), metadata=TOKENS["supervisor-77"],
+                         timeout=10)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED

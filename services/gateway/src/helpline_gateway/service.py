@@ -14,7 +14,7 @@ from helpline.gateway.v1 import audit_pb2, gateway_pb2, gateway_service_pb2, gat
 from helpline.scorer.v1 import scorer_pb2, scorer_service_pb2_grpc
 from helpline.transcriber.v1 import transcriber_service_pb2_grpc
 from helpline_common import layout
-from helpline_common.auth import Principal, Role, authenticate
+from helpline_common.auth import REGIONAL_ROLES, Principal, Role, authenticate
 from helpline_common.client import ServiceClient
 from helpline_common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from helpline_common.regions import is_known, regions
@@ -80,9 +80,23 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         return principal
 
     def _visible_audit(self, principal: Principal, audit_id: str) -> audit_pb2.Audit:
-        audit = self.audits.load(audit_id)
+        return self._as_seen_by(principal, self.audits.load(audit_id))
+
+    @staticmethod
+    def _check_visible(principal: Principal, audit: audit_pb2.Audit) -> None:
         if not any(principal.may_see_region(r) for r in audit.region_codes):
-            raise NotFound(f"no audit {audit_id}")  # do not reveal other regions' audits
+            raise NotFound(f"no audit {audit.audit_id}")  # do not reveal other regions' audits
+
+    def _as_seen_by(self, principal: Principal, audit: audit_pb2.Audit) -> audit_pb2.Audit:
+        """The audit with other regions' names and counts removed (a nightly audit spans all regions)."""
+        self._check_visible(principal, audit)
+        if principal.role in REGIONAL_ROLES:
+            own = [r for r in audit.region_codes if principal.may_see_region(r)]
+            eligible = {r: n for r, n in audit.eligible_calls.items() if principal.may_see_region(r)}
+            del audit.region_codes[:]
+            audit.region_codes.extend(own)
+            audit.eligible_calls.clear()
+            audit.eligible_calls.update(eligible)
         return audit
 
     # -- ingest --------------------------------------------------------------------------------
@@ -152,12 +166,13 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             if len(found) == page_size:
                 next_token = found[-1].audit_id
                 break
-            found.append(audit)
+            found.append(self._as_seen_by(principal, audit))
         return gateway_pb2.ListAuditsResponse(audits=found, next_page_token=next_token)
 
     def CancelAudit(self, request, context):
         principal = self._principal(context, Role.SUPERVISOR, Role.ADMIN)
-        audit = self._visible_audit(principal, request.audit_id)
+        audit = self.audits.load(request.audit_id)
+        self._check_visible(principal, audit)
         for code in audit.region_codes:
             principal.require_region(code)  # a supervisor cancels only audits wholly of their regions
         if audit.state not in FINAL_STATES:
@@ -168,7 +183,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             while audit.state not in FINAL_STATES and time.monotonic() < deadline and context.is_active():
                 time.sleep(0.1)
                 audit = self.audits.load(audit.audit_id)
-        return gateway_pb2.CancelAuditResponse(audit=audit)
+        return gateway_pb2.CancelAuditResponse(audit=self._as_seen_by(principal, audit))
 
     def WatchAudit(self, request, context):
         principal = self._principal(context, Role.SUPERVISOR, Role.REVIEWER, Role.SAMPLER, Role.ADMIN)
@@ -182,7 +197,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             if audit.state in FINAL_STATES:
                 return
             time.sleep(WATCH_POLL_S)
-            audit = self.audits.load(request.audit_id)
+            audit = self._visible_audit(principal, request.audit_id)
 
     def StartNightlySampling(self, request, context):
         principal = self._principal(context, Role.SAMPLER, Role.ADMIN)
