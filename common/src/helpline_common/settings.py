@@ -37,7 +37,9 @@ class ServerSettings(BaseSettings):
     host: str = "[::]"
     port: int = Field(default=0, ge=0, le=65535)
     metrics_port: int = Field(default=-1, ge=-1, le=65535)  # -1 = no metrics endpoint
-    workers: int = Field(default=8, ge=1, le=256)
+    # As many threads as admitted RPCs, so health checks never queue behind long streams; CPU-heavy work
+    # is bounded separately by each service (e.g. the transcriber's decoding slots).
+    workers: int = Field(default=32, ge=1, le=256)
     max_concurrent_rpcs: int = Field(default=32, ge=1)
     max_message_mb: int = Field(default=8, ge=1, le=1024)
     grace_seconds: float = Field(default=10.0, ge=0)
