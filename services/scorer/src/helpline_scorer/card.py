@@ -28,9 +28,11 @@ def build_card(version: str, protocol_version: str, model: UtteranceModel | None
         "environment": {"python": platform.python_version(), "scikit_learn": sklearn.__version__},
         "model": {
             "kind": "per-code logistic regression on char 2-5-grams + lemma 1-2-grams + previous-turn lemmas + "
-                    "turn position; Platt-calibrated on out-of-fold scores; thresholds tuned on training calls",
+                    "next-turn lemmas + turn position; Platt-calibrated on out-of-fold scores; thresholds tuned on "
+                    "training calls; risk_cue and judgment decided per call (noisy-OR of the top-k segments)",
             "thresholds": ({"counselor": model.counselor.thresholds, "caller": model.caller.thresholds}
                            if model is not None else None),
+            "call_level": getattr(model, "call_level", None) if model is not None else None,
         },
         "evaluation": {},
     }
@@ -80,9 +82,10 @@ def render_markdown(card: dict) -> str:
             lines.append(f"| {k} | {_f(cv['clean'].get(k))} | {_f(cv['noised'].get(k))} |")
         flags = cv["clean"].get("critical_flags")
         if flags:
-            lines += ["", f"Critical flags (clean): {flags}. Safety first: the thresholds of `risk_cue` and "
-                          "`judgment` are tuned so that no critical flag of a training call is missed, then lowered "
-                          "further by the safety margin; the precision above is what that recall costs."]
+            lines += ["", f"Critical flags (clean): {flags}. Safety first: `risk_cue` and `judgment` are decided "
+                          "per call, with the call threshold set so that every training call carrying them is "
+                          "caught (out-of-fold, clean and ASR-noised); the precision above is what that recall "
+                          "costs."]
     loao = ev.get("leave_one_author_out")
     if loao and "all" in loao:
         lines += ["", "## Leave one author out (train on the other authors, test on this one's calls)", "",

@@ -5,11 +5,17 @@ Features (all on ASR-like text, textnorm.asr_text, so clean and recognised text 
 - lemma uni- and bigrams (pymorphy3) of the text;
 - lemmas of the other speaker's previous turn (a reflection answers the caller; a risk cue may be an
   answer to a risk question);
+- lemmas of the other speaker's NEXT turn (calls only): a counselor's reaction — a risk question,
+  «ты в безопасности» — is evidence that a cue was heard; a feature, not a rule, since a poor counselor
+  does not react;
 - position: the speaker's first / second / last / second-to-last turn and relative position in the call
   (a greeting is near the start, a closing near the end); unknown for single utterances.
 One logistic regression per code (balanced classes), then Platt scaling fitted on cross-validated
 decision values, so the probabilities are calibrated; a decision threshold per code is chosen on the
-same out-of-fold probabilities (F1-optimal; recall-first for the safety codes `risk_cue` and `judgment`).
+same out-of-fold probabilities (F1-optimal, then tuned on the training calls, training.py).
+`risk_cue` and `judgment` are decided per call (`call_level`): the criteria only ask whether the call
+has one anywhere, so the noisy-OR of the top-k segment probabilities is compared with a call threshold
+set on the training calls' out-of-fold probabilities (training.tune_call_level).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class Example:
     codes: frozenset[str] = frozenset()
     group: str = ""  # call id (or utterance id): folds never split a group
     author: str = ""
+    next_context: str = ""  # the other speaker's next turn (calls only): a counselor's reaction to a cue
 
 
 def examples_from_call(call: Call, codes: Sequence[frozenset[str]] | None = None, author: str = "",
@@ -53,11 +60,17 @@ def examples_from_call(call: Call, codes: Sequence[frozenset[str]] | None = None
         totals[s.speaker] += 1
     seen = {CALLER: 0, COUNSELOR: 0}
     last_text = {CALLER: "", COUNSELOR: ""}
+    next_text = [""] * len(call.segments)  # the other speaker's first segment after this one
+    upcoming = {CALLER: "", COUNSELOR: ""}
+    for s in reversed(call.segments):
+        next_text[s.index] = upcoming[COUNSELOR if s.speaker == CALLER else CALLER]
+        upcoming[s.speaker] = texts[s.index]
     out = []
     for s in call.segments:
         other = COUNSELOR if s.speaker == CALLER else CALLER
         out.append(Example(s.speaker, texts[s.index], last_text[other], (seen[s.speaker], totals[s.speaker]),
-                           codes[s.index] if codes is not None else frozenset(), call.call_id, author))
+                           codes[s.index] if codes is not None else frozenset(), call.call_id, author,
+                           next_text[s.index]))
         seen[s.speaker] += 1
         last_text[s.speaker] = texts[s.index]
     return out
@@ -82,7 +95,7 @@ class Featurizer:
     """Text, context and position features; fitted on training examples only."""
 
     def __init__(self, max_char: int = 40_000, max_word: int = 20_000, max_context: int = 5_000,
-                 context_weight: float = 0.5, keep_questions: bool = False):
+                 context_weight: float = 0.5, keep_questions: bool = False, next_weight: float = 0.5):
         self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
                                     max_features=max_char, dtype=np.float32)
         self.word = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=2, sublinear_tf=True,
@@ -90,6 +103,10 @@ class Featurizer:
         self.context = TfidfVectorizer(token_pattern=r"\S+", min_df=2, sublinear_tf=True,
                                        max_features=max_context, dtype=np.float32)
         self.context_weight = context_weight
+        # The other speaker's next turn: feature, not rule (a poor counselor does not react to a cue).
+        self.next = TfidfVectorizer(token_pattern=r"\S+", min_df=2, sublinear_tf=True,
+                                    max_features=max_context, dtype=np.float32)
+        self.next_weight = next_weight
         # Written corpora (AnnoMI) have question marks; ASR text never does. Off for the scorer.
         self.keep_questions = keep_questions
 
@@ -99,21 +116,28 @@ class Featurizer:
             norm += " qmark"
         return norm
 
-    def _views(self, examples: Sequence[Example]) -> tuple[list[str], list[str], list[str]]:
+    def _views(self, examples: Sequence[Example]) -> tuple[list[str], list[str], list[str], list[str]]:
         norm = [self._norm(e.text) for e in examples]
-        return norm, [lemmas(t) for t in norm], [lemmas(asr_text(e.context)) for e in examples]
+        return (norm, [lemmas(t) for t in norm], [lemmas(asr_text(e.context)) for e in examples],
+                [lemmas(asr_text(e.next_context)) if e.next_context else "" for e in examples])
 
     def fit_transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
-        norm, lem, ctx = self._views(examples)
-        return sp.hstack([self.char.fit_transform(norm), self.word.fit_transform(lem),
-                          self.context.fit_transform(ctx) * self.context_weight,
-                          _position_features(examples)], format="csr")
+        norm, lem, ctx, nxt = self._views(examples)
+        blocks = [self.char.fit_transform(norm), self.word.fit_transform(lem),
+                  self.context.fit_transform(ctx) * self.context_weight]
+        if not any(nxt):  # no calls (e.g. AnnoMI utterances): no next-turn block
+            self.next = None
+        if self.next is not None:
+            blocks.append(self.next.fit_transform(nxt) * self.next_weight)
+        return sp.hstack([*blocks, _position_features(examples)], format="csr")
 
     def transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
-        norm, lem, ctx = self._views(examples)
-        return sp.hstack([self.char.transform(norm), self.word.transform(lem),
-                          self.context.transform(ctx) * self.context_weight,
-                          _position_features(examples)], format="csr")
+        norm, lem, ctx, nxt = self._views(examples)
+        blocks = [self.char.transform(norm), self.word.transform(lem),
+                  self.context.transform(ctx) * self.context_weight]
+        if getattr(self, "next", None) is not None:
+            blocks.append(self.next.transform(nxt) * self.next_weight)
+        return sp.hstack([*blocks, _position_features(examples)], format="csr")
 
 
 def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -211,6 +235,9 @@ class UtteranceModel:
     counselor: CodeClassifier | None = None
     caller: CodeClassifier | None = None
     meta: dict = field(default_factory=dict)
+    # Call-level decisions for the codes whose criteria only ask "anywhere in the call?":
+    # {code: {"speaker", "k", "threshold"}} — noisy-OR of the speaker's top-k probabilities of the code.
+    call_level: dict[str, dict] = field(default_factory=dict)
     _oof: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
 
     def fit(self, examples: Sequence[Example], C: float = 4.0, folds: int = 4,
@@ -262,10 +289,54 @@ class UtteranceModel:
             for r, i in enumerate(rows):
                 probs[i] = {c: round(float(P[r, j]), 4) for j, c in enumerate(clf.codes)}
                 codes[i] = self.decide({c: float(P[r, j]) for j, c in enumerate(clf.codes)}, speaker)
+        if getattr(self, "call_level", None):
+            codes = self.apply_call_level(examples, codes, probs)
         return codes, probs
+
+    def apply_call_level(self, examples: Sequence[Example], codes: Sequence[frozenset[str]],
+                         probs: Sequence[Mapping[str, float]]) -> list[frozenset[str]]:
+        """Segments of one call (same group, with a position) get the call-level decision for the
+        `call_level` codes: when the call's score reaches the call threshold, the code stays on the segments
+        above the utterance threshold and, if none is, goes to the most probable segment; otherwise no
+        segment of the call carries it. Single utterances (no position or no call id) keep their own
+        decisions."""
+        out = list(codes)
+        calls: dict[str, list[int]] = {}
+        for i, e in enumerate(examples):
+            if e.position is not None and e.group:
+                calls.setdefault(e.group, []).append(i)
+        for rows in calls.values():
+            changed = set()
+            for code, rule in self.call_level.items():
+                pool = [i for i in rows if examples[i].speaker == rule["speaker"] and code in probs[i]]
+                if not pool:
+                    continue
+                ps = [probs[i][code] for i in pool]
+                if call_score(ps, rule["k"]) >= rule["threshold"]:
+                    if not any(code in out[i] for i in pool):
+                        best = pool[int(np.argmax(ps))]
+                        out[best] = out[best] | {code}
+                        changed.add(best)
+                else:
+                    for i in pool:
+                        if code in out[i]:
+                            out[i] = out[i] - {code}
+                            changed.add(i)
+            for i in changed:
+                out[i] = frozenset(_conventions(set(out[i]), examples[i].speaker))
+        return out
 
     def predict_call(self, call: Call) -> tuple[list[frozenset[str]], list[dict[str, float]]]:
         return self.predict(examples_from_call(call))
+
+
+def call_score(probs: Sequence[float], k: int) -> float:
+    """Noisy-OR of the k highest probabilities: one clear cue, or several weaker ones, make a call positive."""
+    top = sorted(probs, reverse=True)[:max(1, k)]
+    q = 1.0
+    for p in top:
+        q *= 1.0 - p
+    return 1.0 - q
 
 
 def _conventions(codes: set[str], speaker: str) -> set[str]:

@@ -20,7 +20,7 @@ from sklearn.model_selection import GroupKFold
 from helpline_scorer.asr_noise import noisy
 from helpline_scorer.corpus import Corpus, CorpusCall, Utterance
 from helpline_scorer.criteria import evaluate_call
-from helpline_scorer.model import SAFETY_CODES, Example, UtteranceModel, examples_from_call
+from helpline_scorer.model import SAFETY_CODES, Example, UtteranceModel, call_score, examples_from_call
 from helpline_scorer.protocol import Protocol
 from helpline_scorer.transcript import CALLER, COUNSELOR
 
@@ -41,6 +41,9 @@ class TrainConfig:
     tune_on_calls: bool = True
     miss_penalty: float = 12.0  # criteria-right units lost per missed critical flag while tuning
     safety_margin: float = 0.7  # the safety codes' tuned thresholds are multiplied by this
+    call_level: bool = True  # decide risk_cue / judgment per call (noisy-OR of the top-k segments)
+    call_ks: tuple[int, ...] = (1, 2, 3)  # candidate k, chosen on the training calls
+    call_margin: float = 0.8  # the call threshold for recall 1.0 on the training calls is multiplied by this
     seed: int = 7
 
 
@@ -74,14 +77,60 @@ def fit(protocol: Protocol, calls: Sequence[CorpusCall], utterances: Sequence[Ut
     model = UtteranceModel(list(protocol.counselor_codes), list(protocol.caller_codes))
     model.fit(training_examples(calls, utterances, cfg), C=cfg.C, folds=cfg.inner_folds,
               recall_targets=cfg.recall_targets)
-    if cfg.inner_folds > 1 and cfg.tune_on_calls and calls:
+    if cfg.inner_folds > 1 and calls:
         oof, offset = [], 0
         for c in calls:
             oof.append([model.oof_probabilities(offset + s.index) for s in c.call.segments])
             offset += len(c.call.segments)
-        tune_thresholds(model, protocol, calls, oof, cfg)
+        noisy_oof = []
+        for c in calls:
+            for _ in range(cfg.noisy_copies):
+                noisy_oof.append([model.oof_probabilities(offset + s.index) for s in c.call.segments])
+                offset += len(c.call.segments)
+        if cfg.call_level:
+            views = [(c, p) for c, p in zip(calls, oof, strict=True)]
+            views += [(c, p) for c, p in zip([c for c in calls for _ in range(cfg.noisy_copies)], noisy_oof,
+                                             strict=True)]
+            tune_call_level(model, views, cfg)
+        if cfg.tune_on_calls:
+            tune_thresholds(model, protocol, calls, oof, cfg)
     model.drop_training_state()
     return model
+
+
+CALL_LEVEL_CODES = {"risk_cue": CALLER, "judgment": COUNSELOR}
+
+
+def tune_call_level(model: UtteranceModel, views: Sequence[tuple[CorpusCall, Sequence[dict[str, float]]]],
+                    cfg: TrainConfig) -> None:
+    """Per safety code: the call threshold on the noisy-OR of the top-k segment probabilities that keeps
+    every training call carrying the code (clean and ASR-noised out-of-fold views) positive; k is the one
+    with the fewest false-positive training calls at that threshold; the threshold is then multiplied by
+    `call_margin` for calls never seen."""
+    model.call_level = {}
+    for code, speaker in CALL_LEVEL_CODES.items():
+        scored = {k: ([], []) for k in cfg.call_ks}  # k: (positive scores, negative scores)
+        for c, probs in views:
+            segs = [s for s in c.call.segments if s.speaker == speaker]
+            ps = [probs[s.index].get(code, 0.0) for s in segs]
+            if not ps:
+                continue
+            gold = any(code in c.codes[s.index] for s in segs)
+            for k in cfg.call_ks:
+                scored[k][0 if gold else 1].append(call_score(ps, k))
+        best = None
+        for k in cfg.call_ks:
+            pos, neg = scored[k]
+            if not pos:
+                continue
+            threshold = min(pos) * cfg.call_margin
+            false_pos = sum(v >= threshold for v in neg)
+            if best is None or false_pos < best[0]:
+                best = (false_pos, k, threshold)
+        if best is not None:
+            model.call_level[code] = {"speaker": speaker, "k": best[1], "threshold": round(float(best[2]), 5),
+                                      "training_false_positive_calls": int(best[0]),
+                                      "training_negative_calls": len(scored[best[1]][1])}
 
 
 THRESHOLD_GRID = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65,
@@ -97,12 +146,16 @@ def tune_thresholds(model: UtteranceModel, protocol: Protocol, calls: Sequence[C
     gold = [evaluate_call(protocol, c.call, c.codes) for c in calls]
     gold_outcomes = [g.outcomes() for g in gold]
     thresholds = {COUNSELOR: dict(model.counselor.thresholds), CALLER: dict(model.caller.thresholds)}
+    examples = [examples_from_call(c.call) for c in calls]
+    call_codes = set(model.call_level)
 
     def objective() -> float:
         value = 0.0
-        for c, probs, g, go in zip(calls, oof, gold, gold_outcomes, strict=True):
+        for c, probs, g, go, ex in zip(calls, oof, gold, gold_outcomes, examples, strict=True):
             pred = [model.decide(p, s.speaker, thresholds[s.speaker]) for s, p in zip(c.call.segments, probs,
                                                                                         strict=True)]
+            if call_codes:
+                pred = model.apply_call_level(ex, pred, probs)
             result = evaluate_call(protocol, c.call, pred)
             outcomes = result.outcomes()
             value += sum(go[k] == outcomes[k] for k in go)
@@ -113,6 +166,8 @@ def tune_thresholds(model: UtteranceModel, protocol: Protocol, calls: Sequence[C
     for _ in range(2):
         for speaker in (CALLER, COUNSELOR):
             for code in list(thresholds[speaker]):
+                if code in call_codes:  # decided per call; the utterance threshold only picks evidence
+                    continue
                 current = thresholds[speaker][code]
                 for t in THRESHOLD_GRID:
                     thresholds[speaker][code] = t
@@ -122,7 +177,8 @@ def tune_thresholds(model: UtteranceModel, protocol: Protocol, calls: Sequence[C
                 thresholds[speaker][code] = current
     for speaker, clf in ((COUNSELOR, model.counselor), (CALLER, model.caller)):
         for code, t in thresholds[speaker].items():
-            clf.thresholds[code] = t * cfg.safety_margin if code in SAFETY_CODES else t
+            margin = cfg.safety_margin if code in SAFETY_CODES and code not in call_codes else 1.0
+            clf.thresholds[code] = t * margin
 
 
 # -- metrics ---------------------------------------------------------------------------------------

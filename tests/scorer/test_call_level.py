@@ -1,0 +1,49 @@
+"""Call-level decisions for risk cues and judgment (no training: hand-set probabilities)."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpline_scorer.model import UtteranceModel, call_score, examples_from_call
+from helpline_scorer.protocol import load_protocol
+from helpline_scorer.transcript import make_call
+
+
+def test_call_score_is_the_noisy_or_of_the_top_k():
+    assert call_score([0.9, 0.1, 0.2], 1) == pytest.approx(0.9)
+    assert call_score([0.4, 0.1, 0.4], 2) == pytest.approx(1 - 0.6 * 0.6)  # two medium cues add up
+    assert call_score([0.4], 3) == pytest.approx(0.4)
+
+
+def call():
+    texts = [("counselor", "телефон доверия здравствуй"), ("caller", "мне плохо"),
+             ("counselor", "ты сейчас в безопасности"), ("caller", "не знаю"), ("counselor", "звони нам")]
+    return make_call("c", [(sp, i * 2.0, i * 2.0 + 1.5, t) for i, (sp, t) in enumerate(texts)])
+
+
+def test_examples_carry_the_other_speakers_next_turn():
+    ex = examples_from_call(call())
+    assert ex[1].next_context == "ты сейчас в безопасности"
+    assert ex[0].next_context == "мне плохо" and ex[4].next_context == ""
+
+
+def model(threshold: float) -> UtteranceModel:
+    p = load_protocol()
+    m = UtteranceModel(list(p.counselor_codes), list(p.caller_codes))
+    m.call_level = {"risk_cue": {"speaker": "caller", "k": 2, "threshold": threshold},
+                    "judgment": {"speaker": "counselor", "k": 1, "threshold": 0.5}}
+    return m
+
+
+def test_the_call_decides_whether_a_cue_or_judgment_is_there():
+    ex = examples_from_call(call())
+    codes = [frozenset({"greeting"}), frozenset(), frozenset({"risk_question", "judgment"}), frozenset(),
+             frozenset({"judgment"})]
+    probs = [{"judgment": 0.1}, {"risk_cue": 0.35}, {"judgment": 0.3}, {"risk_cue": 0.3}, {"judgment": 0.2}]
+    out = model(0.5).apply_call_level(ex, codes, probs)  # two weak cues: 1 - 0.65 * 0.7 = 0.545
+    assert "risk_cue" in out[1] and "risk_cue" not in out[3]  # on the most probable segment
+    assert out[2] == frozenset({"risk_question"}) and out[4] == frozenset({"other"})  # no judgment in the call
+    out = model(0.6).apply_call_level(ex, codes, probs)
+    assert not any("risk_cue" in c for c in out)
+    single = [e.__class__(e.speaker, e.text, e.context, None) for e in ex]  # single utterances keep theirs
+    assert model(0.99).apply_call_level(single, codes, probs) == codes
