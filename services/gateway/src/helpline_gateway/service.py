@@ -107,13 +107,13 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
 
     # -- audits --------------------------------------------------------------------------------
 
-    def _start_audit(self, principal: Principal, region_codes, period, plan) -> audit_pb2.Audit:
+    def _new_audit(self, principal: Principal, region_codes, period, plan) -> audit_pb2.Audit:
+        """Create and persist a PENDING audit (persisted before it is acknowledged or worked on)."""
         audit = audit_pb2.Audit(audit_id=new_audit_id(), state=audit_pb2.AUDIT_STATE_PENDING,
                                 region_codes=region_codes, period=period, sampling=plan,
                                 requested_by=principal.subject)
         audit.created_at.GetCurrentTime()
-        self.audits.save(audit)  # persisted before it is acknowledged
-        self.engine.submit(audit.audit_id)
+        self.audits.save(audit)
         log.info("audit requested", extra={"audit_id": audit.audit_id, "regions": len(region_codes)})
         return audit
 
@@ -128,7 +128,9 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             principal.require_region(code)
         check_period(request.period)
         plan = check_sampling(request.sampling, self.settings)
-        return gateway_pb2.RequestAuditResponse(audit=self._start_audit(principal, codes, request.period, plan))
+        audit = self._new_audit(principal, codes, request.period, plan)
+        self.engine.submit(audit.audit_id)
+        return gateway_pb2.RequestAuditResponse(audit=audit)
 
     def GetAudit(self, request, context):
         principal = self._principal(context, Role.SUPERVISOR, Role.REVIEWER, Role.SAMPLER, Role.ADMIN)
@@ -201,11 +203,10 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
 
     def StartNightlySampling(self, request, context):
         principal = self._principal(context, Role.SAMPLER, Role.ADMIN)
-        day = to_date(request.date) if request.HasField("date") else None
-        if day is None:
+        if not request.HasField("date"):
             raise InvalidArgument("date is required")
-        period = {"first_day": request.date, "last_day": request.date}
-        check_period(audit_pb2.Audit(period=period).period)
+        period = recording_pb2.Period(first_day=request.date, last_day=request.date)
+        day, _ = check_period(period)
         marker = layout.nightly_key(day)
         try:
             existing = self.store.get_json(marker)
@@ -215,11 +216,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             pass
         plan = check_sampling(request.sampling if request.HasField("sampling") else self.settings.nightly_plan(),
                               self.settings)
-        audit = audit_pb2.Audit(audit_id=new_audit_id(), state=audit_pb2.AUDIT_STATE_PENDING,
-                                region_codes=sorted(regions()), period=period, sampling=plan,
-                                requested_by=principal.subject)
-        audit.created_at.GetCurrentTime()
-        self.audits.save(audit)
+        audit = self._new_audit(principal, sorted(regions()), period, plan)
         try:  # the marker decides which of two concurrent nightly runs wins
             self.store.put_json_conditional(marker, {"audit_id": audit.audit_id})
         except Aborted:
