@@ -106,54 +106,54 @@ def _clean_codes(raw, speaker: str, protocol: Protocol, problems: Counter) -> fr
     return frozenset(codes)
 
 
+def _jsonl(directory: Path, kind: str, authors: set[str] | None):
+    """(author, file name, line number, text) of every non-empty line of the `<tag>_<kind>.jsonl` files."""
+    for path in sorted(directory.glob(f"*_{kind}.jsonl")):
+        author = path.name.split("_")[0]
+        if authors and author not in authors:
+            continue
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                yield author, path.name, lineno, line
+
+
+def _skipped(corpus: Corpus, problem: str, file: str, lineno: int, exc: Exception) -> None:
+    corpus.problems[problem] += 1
+    log.warning("skipped corpus line", extra={"file": file, "line": lineno, "error": type(exc).__name__})
+
+
 def load_corpus(directory: Path | None, protocol: Protocol, authors: set[str] | None = None) -> Corpus:
     """Read every `<tag>_calls.jsonl` and `<tag>_utterances.jsonl`; malformed lines are counted, skipped."""
     directory = directory or DEFAULT_CORPUS
     corpus = Corpus([], [])
-    for path in sorted(directory.glob("*_calls.jsonl")):
-        author = path.name.split("_")[0]
-        if authors and author not in authors:
+    for author, file, lineno, line in _jsonl(directory, "calls", authors):
+        try:
+            data = json.loads(line)
+            segs = [(s["speaker"], s["text"]) for s in data["segments"]]
+            if not segs or any(sp not in (CALLER, COUNSELOR) or not isinstance(t, str) for sp, t in segs):
+                raise ValueError("bad segment")
+            call_id = str(data["call_id"])
+            times = derive_timings(call_id, segs)
+            call = make_call(call_id, [(sp, a, b, t) for (sp, t), (a, b) in zip(segs, times, strict=True)])
+            codes = tuple(_clean_codes(s.get("codes"), s["speaker"], protocol, corpus.problems)
+                          for s in data["segments"])
+        except (ValueError, KeyError, TypeError) as exc:
+            _skipped(corpus, "bad_call_line", file, lineno, exc)
             continue
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                segs = [(s["speaker"], s["text"]) for s in data["segments"]]
-                if not segs or any(sp not in (CALLER, COUNSELOR) or not isinstance(t, str) for sp, t in segs):
-                    raise ValueError("bad segment")
-                call_id = str(data["call_id"])
-                times = derive_timings(call_id, segs)
-                call = make_call(call_id, [(sp, a, b, t) for (sp, t), (a, b) in zip(segs, times, strict=True)])
-                codes = tuple(_clean_codes(s.get("codes"), s["speaker"], protocol, corpus.problems)
-                              for s in data["segments"])
-            except (ValueError, KeyError, TypeError) as exc:
-                corpus.problems["bad_call_line"] += 1
-                log.warning("skipped corpus line", extra={"file": path.name, "line": lineno,
-                                                          "error": type(exc).__name__})
-                continue
-            meta = {k: data.get(k) for k in ("caller_type", "address", "topic", "counselor_quality")}
-            corpus.calls.append(CorpusCall(call, codes, author, meta))
+        meta = {k: data.get(k) for k in ("caller_type", "address", "topic", "counselor_quality")}
+        corpus.calls.append(CorpusCall(call, codes, author, meta))
     seen_ids = Counter(c.call_id for c in corpus.calls)
     if any(n > 1 for n in seen_ids.values()):
         corpus.problems["duplicate_call_id"] += sum(n - 1 for n in seen_ids.values() if n > 1)
-    for path in sorted(directory.glob("*_utterances.jsonl")):
-        author = path.name.split("_")[0]
-        if authors and author not in authors:
-            continue
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                speaker = data["speaker"]
-                if speaker not in (CALLER, COUNSELOR) or not isinstance(data["text"], str):
-                    raise ValueError("bad utterance")
-                codes = _clean_codes(data.get("codes"), speaker, protocol, corpus.problems)
-                corpus.utterances.append(Utterance(speaker, str(data.get("context") or ""), data["text"], codes,
-                                                   author, f"{author}-u{lineno}"))
-            except (ValueError, KeyError, TypeError) as exc:
-                corpus.problems["bad_utterance_line"] += 1
-                log.warning("skipped corpus line", extra={"file": path.name, "line": lineno,
-                                                          "error": type(exc).__name__})
+    for author, file, lineno, line in _jsonl(directory, "utterances", authors):
+        try:
+            data = json.loads(line)
+            speaker = data["speaker"]
+            if speaker not in (CALLER, COUNSELOR) or not isinstance(data["text"], str):
+                raise ValueError("bad utterance")
+            codes = _clean_codes(data.get("codes"), speaker, protocol, corpus.problems)
+            corpus.utterances.append(Utterance(speaker, str(data.get("context") or ""), data["text"], codes,
+                                               author, f"{author}-u{lineno}"))
+        except (ValueError, KeyError, TypeError) as exc:
+            _skipped(corpus, "bad_utterance_line", file, lineno, exc)
     return corpus
