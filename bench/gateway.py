@@ -105,6 +105,7 @@ def orchestration_overhead(n_calls: int = 10, parallelism: int = 2) -> dict:
     from helpline.scorer.v1 import scorer_pb2, scorer_service_pb2_grpc
     from helpline.transcriber.v1 import transcriber_pb2, transcriber_service_pb2_grpc
     from helpline_common.auth import Role, auth_metadata, issue_token
+    from helpline_common.client import wait_until_serving as wait_serving
     from helpline_gateway import cli as gateway_cli
     from helpline_gateway.service import create_server as create_gateway
     from helpline_gateway.settings import GatewaySettings
@@ -113,7 +114,6 @@ def orchestration_overhead(n_calls: int = 10, parallelism: int = 2) -> dict:
     from helpline_transcriber.service import create_server as create_transcriber
     from helpline_transcriber.settings import TranscriberSettings
     from scripts import demo_audio
-    from tests.conftest import wait_serving
 
     spec = json.loads((ROOT / "scripts" / "demo" / "dialogues.json").read_text(encoding="utf-8"))
     audio_dir = ROOT / "bench" / "corpus" / "audit-calls"

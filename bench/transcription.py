@@ -240,9 +240,9 @@ def run_service(model: Path, calls: list[dict]) -> dict:
     from helpline.common.v1 import recording_pb2
     from helpline.transcriber.v1 import transcriber_pb2, transcriber_service_pb2_grpc
     from helpline_common import devstore, layout
+    from helpline_common.client import wait_until_serving as wait_serving
     from helpline_common.settings import StoreSettings
     from helpline_common.storage import ObjectStore
-    from tests.conftest import wait_serving
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     store_proc = devstore.start(tmp / "s3", "bench-access-key", "bench-secret-key-123")

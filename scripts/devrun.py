@@ -9,7 +9,6 @@ With --keep-running the stack stays up after the job until Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -18,14 +17,13 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from helpline_common import devstore
 from helpline_common.auth import Role, issue_token
+from helpline_common.client import wait_until_serving
 from scripts import demo_audio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,18 +47,10 @@ def speech_model_dir() -> tuple[Path, str]:
 
 def wait_serving(port: int, proc: subprocess.Popen, name: str, timeout_s: float = 180) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    stub = health_pb2_grpc.HealthStub(channel)
-    deadline = time.monotonic() + timeout_s
     try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}; see var/logs/{name}.log")
-            with contextlib.suppress(grpc.RpcError):
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status == \
-                        health_pb2.HealthCheckResponse.SERVING:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"{name} did not become ready; see var/logs/{name}.log")
+        wait_until_serving(channel, timeout_s, still_alive=lambda: proc.poll() is None)
+    except (RuntimeError, TimeoutError) as exc:
+        raise RuntimeError(f"{name}: {exc}; see var/logs/{name}.log") from None
     finally:
         channel.close()
 
@@ -167,10 +157,11 @@ def audit_and_report(stack: Stack, day: dt.date) -> None:
     """The nightly job over every region, a supervisor's own audit, and the reports people read."""
     from helpline.gateway.v1 import gateway_pb2, report_pb2
     from helpline_gateway import cli as gateway_cli
+    from helpline_gateway.reports import date_to_proto
 
     reports_dir = VAR / "reports"
     reports_dir.mkdir(parents=True, exist_ok=True)
-    proto_day = gateway_cli.to_proto_date(day)
+    proto_day = date_to_proto(day)
     period = gateway_cli.period(dt.datetime.combine(day, dt.time()), None)
 
     sampler = _conn(stack, Role.SAMPLER, subject="nightly-job")

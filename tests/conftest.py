@@ -9,17 +9,16 @@ import contextlib
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from helpline_common import devstore
 from helpline_common.auth import Role, issue_token
+from helpline_common.client import wait_until_serving
 from helpline_common.settings import StoreSettings
 
 SIGNING_KEY = "test-signing-key-" + "x" * 32
@@ -45,19 +44,7 @@ def store_settings(s3, monkeypatch) -> StoreSettings:
     return StoreSettings()
 
 
-def wait_serving(channel: grpc.Channel, timeout_s: float = 60.0, service: str = "") -> None:
-    stub = health_pb2_grpc.HealthStub(channel)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            status = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2).status
-            if status == health_pb2.HealthCheckResponse.SERVING:
-                return
-        except grpc.RpcError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("service did not become SERVING")
-        time.sleep(0.05)
+wait_serving = wait_until_serving  # the shared helper, under the name the tests use
 
 
 @contextlib.contextmanager

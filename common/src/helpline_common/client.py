@@ -93,3 +93,24 @@ class ServiceClient:
     def close(self) -> None:
         for ch in self._channels:
             ch.close()
+
+
+def wait_until_serving(channel: grpc.Channel, timeout_s: float = 60.0, service: str = "",
+                       still_alive: Callable[[], bool] | None = None) -> None:
+    """Poll gRPC health until SERVING; TimeoutError after `timeout_s`, RuntimeError if `still_alive()` fails."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    stub = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if still_alive is not None and not still_alive():
+            raise RuntimeError("the service process exited")
+        try:
+            if stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2).status == \
+                    health_pb2.HealthCheckResponse.SERVING:
+                return
+        except grpc.RpcError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("service did not become SERVING")
+        time.sleep(0.05)

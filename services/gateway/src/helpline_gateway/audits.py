@@ -35,7 +35,7 @@ from helpline_common import layout
 from helpline_common.client import RETRYABLE, ServiceClient
 from helpline_common.errors import Aborted, HelplineError, NotFound, Unavailable
 from helpline_common.storage import ObjectStore
-from helpline_gateway import sampling
+from helpline_gateway import reports, sampling
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,6 @@ BANDS = {scorer_pb2.BAND_HIGH: "high", scorer_pb2.BAND_MEDIUM: "medium", scorer_
 
 def new_audit_id() -> str:
     return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
-
-
-def to_date(d) -> dt.date:
-    return dt.date(d.year, d.month, d.day)
 
 
 class AuditRepository:
@@ -308,7 +304,7 @@ class AuditEngine:
             self.on_finished(audit)
 
     def _sample(self, audit: audit_pb2.Audit) -> list[sampling.Candidate]:
-        first, last = to_date(audit.period.first_day), to_date(audit.period.last_day)
+        first, last = reports.date_from_proto(audit.period.first_day), reports.date_from_proto(audit.period.last_day)
         regions = list(audit.region_codes)
         plan = audit.sampling
         size = sampling.SampleSize(calls_per_region=plan.calls_per_region) if plan.HasField("calls_per_region") \

@@ -18,7 +18,6 @@ from helpline_common.client import ServiceClient
 from helpline_common.regions import regions
 from helpline_common.storage import ObjectStore
 from helpline_gateway import report_html, reports, sampling
-from helpline_gateway.audits import to_date
 
 HTML = report_pb2.REPORT_FORMAT_HTML
 
@@ -114,7 +113,7 @@ class ReportCenter:
 
     def render_for_audit(self, audit: audit_pb2.Audit) -> None:
         """After an audit: its regions' reports, and the audit's own report (audits/{id}/report.*)."""
-        first, last = to_date(audit.period.first_day), to_date(audit.period.last_day)
+        first, last = reports.period_dates(audit.period)
         touched = [r for r in audit.region_codes if r in audit.eligible_calls and audit.eligible_calls[r] > 0]
         for region in touched:
             self.region(region, first, last, HTML, with_counselors=True)

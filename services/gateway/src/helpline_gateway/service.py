@@ -21,7 +21,8 @@ from helpline_common.regions import is_known, regions
 from helpline_common.server import GrpcService
 from helpline_common.storage import ObjectStore
 from helpline_gateway import access_log, ingest
-from helpline_gateway.audits import FINAL_STATES, AuditEngine, AuditRepository, new_audit_id, to_date
+from helpline_gateway import reports as report_model
+from helpline_gateway.audits import FINAL_STATES, AuditEngine, AuditRepository, new_audit_id
 from helpline_gateway.reporting import ReportCenter
 from helpline_gateway.settings import GatewaySettings
 
@@ -34,7 +35,7 @@ WATCH_POLL_S = 0.5
 
 def check_period(period) -> tuple[dt.date, dt.date]:
     try:
-        first, last = to_date(period.first_day), to_date(period.last_day)
+        first, last = report_model.date_from_proto(period.first_day), report_model.date_from_proto(period.last_day)
     except ValueError:
         raise InvalidArgument("period has an invalid date") from None
     if first > last:
