@@ -27,10 +27,11 @@ def test_examples_carry_the_other_speakers_next_turn():
     assert ex[0].next_context == "мне плохо" and ex[4].next_context == ""
 
 
-def model(threshold: float) -> UtteranceModel:
+def model(threshold: float, review_threshold: float | None = None) -> UtteranceModel:
     p = load_protocol()
     m = UtteranceModel(list(p.counselor_codes), list(p.caller_codes))
-    m.call_level = {"risk_cue": {"speaker": "caller", "k": 2, "threshold": threshold},
+    m.call_level = {"risk_cue": {"speaker": "caller", "k": 2, "threshold": threshold,
+                                 "review_threshold": threshold if review_threshold is None else review_threshold},
                     "judgment": {"speaker": "counselor", "k": 1, "threshold": 0.5}}
     return m
 
@@ -47,3 +48,19 @@ def test_the_call_decides_whether_a_cue_or_judgment_is_there():
     assert not any("risk_cue" in c for c in out)
     single = [e.__class__(e.speaker, e.text, e.context, None) for e in ex]  # single utterances keep theirs
     assert model(0.99).apply_call_level(single, codes, probs) == codes
+
+
+def test_review_codes_use_the_recall_first_threshold():
+    ex = examples_from_call(call())
+    codes = [frozenset({"greeting"}), frozenset(), frozenset({"risk_question"}), frozenset(), frozenset({"other"})]
+    probs = [{"judgment": 0.1}, {"risk_cue": 0.35}, {"judgment": 0.1}, {"risk_cue": 0.3}, {"judgment": 0.1}]
+    m = model(0.6, review_threshold=0.5)  # the call scores 0.545: below the decision, above the review threshold
+    decided = m.apply_call_level(ex, codes, probs)
+    assert not any("risk_cue" in c for c in decided)
+    review = m.review_codes(ex, decided, probs)
+    assert "risk_cue" in review[1] and [c for i, c in enumerate(review) if i != 1] == \
+        [c for i, c in enumerate(decided) if i != 1]
+    legacy = model(0.5)
+    del legacy.call_level["risk_cue"]["review_threshold"]  # models before v1.2.0: one threshold for both
+    assert legacy.review_codes(ex, legacy.apply_call_level(ex, codes, probs), probs) == \
+        legacy.apply_call_level(ex, codes, probs)

@@ -154,3 +154,25 @@ def test_confidence_follows_the_probabilities(protocol):
     assert greeting.evidence[0].segment_index == 0 and greeting.evidence[0].end == 2.0
     risk = next(c for c in r.criteria if c.criterion_id == "risk_assessment")
     assert risk.outcome == NOT_APPLICABLE and risk.confidence == pytest.approx(0.98, abs=1e-3)
+
+
+def test_review_codes_raise_flags_without_changing_outcomes_or_score(protocol):
+    """A cue only the recall-first view sees flags the call for review; the score stays that of the
+    most probable codes, and the flagged criterion points at the suspected cue."""
+    call, codes = build(GOOD)
+    review = list(codes)
+    review[3] = frozenset({"risk_cue"})  # a caller segment
+    review[4] = frozenset({"reflection", "judgment"})
+    plain = evaluate_call(protocol, call, codes)
+    r = evaluate_call(protocol, call, codes, review_codes=review)
+    assert r.outcomes() == plain.outcomes() and r.score == plain.score == 100.0 and r.band == "high"
+    assert r.critical == ("missed_risk_assessment", "judgment")  # in protocol order
+    risk = next(c for c in r.criteria if c.criterion_id == "risk_assessment")
+    assert risk.outcome == NOT_APPLICABLE and [e.segment_index for e in risk.evidence] == [3]
+    judgment = next(c for c in r.criteria if c.criterion_id == "no_judgment")
+    assert judgment.outcome == MET and [e.segment_index for e in judgment.evidence] == [4]
+    asked = list(review)
+    asked[6] = frozenset({"risk_question"})  # a risk question was asked: the cue raises no flag
+    assert evaluate_call(protocol, call, codes, review_codes=asked).critical == ("judgment",)
+    with pytest.raises(ValueError):
+        evaluate_call(protocol, call, codes, review_codes=review[:-1])

@@ -26,9 +26,10 @@ from sklearn.metrics import cohen_kappa_score
 
 from helpline_common.errors import HelplineError
 from helpline_common.storage import ObjectStore
-from helpline_scorer.criteria import MET, NOT_APPLICABLE, NOT_MET, evaluate_call
+from helpline_scorer.criteria import MET, NOT_APPLICABLE, NOT_MET
 from helpline_scorer.protocol import load_protocol
 from helpline_scorer.registry import LoadedModel
+from helpline_scorer.scoring import Scorer
 from helpline_scorer.transcript import call_from_json
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,7 @@ def run(store: ObjectStore, loaded: LoadedModel, region: str | None = None, expo
         except (HelplineError, LookupError, ValueError, KeyError, TypeError) as exc:
             skipped[type(exc).__name__] += 1
             continue
-        codes, probs = loaded.model.predict_call(call)
-        result = evaluate_call(protocol, call, codes, probs, loaded.version)
+        result = Scorer(loaded, protocol).score(call)
         model_outcomes = result.outcomes()
         agree = True
         for j in _get(review, "judgements", default=[]) or []:
@@ -88,8 +88,8 @@ def run(store: ObjectStore, loaded: LoadedModel, region: str | None = None, expo
             scores.append((float(review["score"]), result.score))
         if export is not None:
             line = {"call_id": f"review-{call_id}", "source": "supervisor review", "review_key": key,
-                    "segments": [{"speaker": s.speaker, "text": s.text, "codes": sorted(c)}
-                                 for s, c in zip(call.segments, codes, strict=True)]}
+                    "segments": [{"speaker": s.speaker, "text": s.text, "codes": sorted(r.codes)}
+                                 for s, r in zip(call.segments, result.segments, strict=True)]}
             (confirmed if agree else to_code).append(line)
     per_criterion = {}
     for cid, pr in sorted(pairs.items()):

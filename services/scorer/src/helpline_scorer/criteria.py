@@ -7,7 +7,7 @@ Pure functions: the rule parameters come from the protocol file, never from code
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from helpline_scorer.protocol import Criterion, Protocol
 from helpline_scorer.transcript import CALLER, COUNSELOR, Call, Segment
@@ -236,16 +236,34 @@ def measures(call: Call, codes: Sequence[set[str] | frozenset[str] | tuple[str, 
 def evaluate_call(protocol: Protocol, call: Call,
                   codes: Sequence[set[str] | frozenset[str] | tuple[str, ...]],
                   probs: Sequence[Mapping[str, float]] | None = None,
-                  model_version: str = "") -> CallResult:
-    """Apply every criterion of the protocol to a call whose segments carry `codes`."""
-    if len(codes) != len(call.segments) or (probs is not None and len(probs) != len(call.segments)):
-        raise ValueError("codes and probabilities must have one entry per segment")
+                  model_version: str = "",
+                  review_codes: Sequence[set[str] | frozenset[str] | tuple[str, ...]] | None = None) -> CallResult:
+    """Apply every criterion of the protocol to a call whose segments carry `codes`.
+
+    With `review_codes` (a model's recall-first view, model.py), the critical flags are those of the
+    critical criteria evaluated on the review codes as well: the outcomes, score and band stay those of
+    `codes`, and a criterion whose flag only the review view raises carries that view's evidence, so a
+    supervisor can listen to what raised it.
+    """
+    if any(v is not None and len(v) != len(call.segments) for v in (codes, probs, review_codes)):
+        raise ValueError("codes, probabilities and review codes must have one entry per segment")
     view = _View(call, codes, probs)
-    results = tuple(evaluate_criterion(c, view, protocol) for c in protocol.criteria)
+    results = [evaluate_criterion(c, view, protocol) for c in protocol.criteria]
+    flags = set(critical_flags(results))
+    if review_codes is not None:
+        review = _View(call, review_codes, probs)
+        for i, criterion in enumerate(protocol.criteria):
+            if not criterion.critical_flag or criterion.critical_flag in flags:
+                continue
+            seen = evaluate_criterion(criterion, review, protocol)
+            if seen.outcome == NOT_MET:
+                flags.add(criterion.critical_flag)
+                results[i] = replace(results[i], evidence=seen.evidence)
     score = score_of(results)
     segments = tuple(
         SegmentCodes(s.index, s.speaker, tuple(sorted(view.codes[s.index])),
                      dict(probs[s.index]) if probs is not None else {})
         for s in call.segments)
     return CallResult(call.call_id, protocol.version, model_version, score, protocol.band(score),
-                      critical_flags(results), results, segments, measures(call, view.codes))
+                      tuple(c.critical_flag for c in protocol.criteria if c.critical_flag in flags),
+                      tuple(results), segments, measures(call, view.codes))

@@ -5,17 +5,21 @@ Features (all on ASR-like text, textnorm.asr_text, so clean and recognised text 
 - lemma uni- and bigrams (pymorphy3) of the text;
 - lemmas of the other speaker's previous turn (a reflection answers the caller; a risk cue may be an
   answer to a risk question);
-- lemmas of the other speaker's NEXT turn (calls only): a counselor's reaction — a risk question,
-  «ты в безопасности» — is evidence that a cue was heard; a feature, not a rule, since a poor counselor
-  does not react;
-- position: the speaker's first / second / last / second-to-last turn and relative position in the call
-  (a greeting is near the start, a closing near the end); unknown for single utterances.
+- for counselor codes, lemmas of the caller's NEXT turn (calls only): «да, именно так» after a reflection;
+- for counselor codes, position: the counselor's first / second / last / second-to-last turn and relative
+  position in the call (a greeting is near the start, a closing near the end); unknown for single utterances.
 One logistic regression per code (balanced classes), then Platt scaling fitted on cross-validated
 decision values, so the probabilities are calibrated; a decision threshold per code is chosen on the
 same out-of-fold probabilities (F1-optimal, then tuned on the training calls, training.py).
 `risk_cue` and `judgment` are decided per call (`call_level`): the criteria only ask whether the call
-has one anywhere, so the noisy-OR of the top-k segment probabilities is compared with a call threshold
-set on the training calls' out-of-fold probabilities (training.tune_call_level).
+has one anywhere, so the noisy-OR of the top-k segment probabilities is compared with call thresholds
+set on the training calls' out-of-fold probabilities (training.tune_call_level). There are two, because
+the two outputs cost different mistakes:
+- `threshold`, the most accurate one, decides the codes the criteria, the score and the band are computed
+  from — a counselor's score must not drop for a cue the model only half-suspects;
+- `review_threshold`, the recall-first one (every training call with the code caught), decides the
+  review codes the critical flags are computed from — a missed cue is the worst error, and a flag only
+  puts the call on a supervisor's review list.
 """
 
 from __future__ import annotations
@@ -76,11 +80,14 @@ def examples_from_call(call: Call, codes: Sequence[frozenset[str]] | None = None
     return out
 
 
-def _position_features(examples: Sequence[Example]) -> sp.csr_matrix:
+def _position_features(examples: Sequence[Example], speakers: Sequence[str]) -> sp.csr_matrix:
     rows = []
     for e in examples:
         words = len(e.text.split())
         length = [math.log1p(words) / 3.0, float(words <= 3)]
+        if e.speaker not in speakers:
+            rows.append([0.0] * 10)
+            continue
         if e.position is None:
             rows.append([1.0, 0, 0, 0, 0, 0, 0, 0, *length])
             continue
@@ -95,7 +102,16 @@ class Featurizer:
     """Text, context and position features; fitted on training examples only."""
 
     def __init__(self, max_char: int = 40_000, max_word: int = 20_000, max_context: int = 5_000,
-                 context_weight: float = 0.5, keep_questions: bool = False, next_weight: float = 0.5):
+                 context_weight: float = 0.5, keep_questions: bool = False, next_weight: float = 1.0,
+                 position_speakers: Sequence[str] = (COUNSELOR,), next_speakers: Sequence[str] = (COUNSELOR,)):
+        # The next turn only for the counselor's codes: a caller's cue is judged on what the caller said
+        # (and was asked), never on how the counselor reacted — a cue a poor counselor ignores, exactly the
+        # call the missed-risk flag exists for, would otherwise look less like a cue.
+        self.next_speakers = tuple(next_speakers)
+        # Position and length only for the counselor (a greeting opens, a closing ends the call). For the
+        # caller they taught a prior, not a cue: "the caller's first turn is a hello" pushed a cue told in
+        # the first breath («Здравствуйте. Я режу руки») below the threshold.
+        self.position_speakers = tuple(position_speakers)
         self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
                                     max_features=max_char, dtype=np.float32)
         self.word = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=2, sublinear_tf=True,
@@ -118,8 +134,10 @@ class Featurizer:
 
     def _views(self, examples: Sequence[Example]) -> tuple[list[str], list[str], list[str], list[str]]:
         norm = [self._norm(e.text) for e in examples]
+        next_speakers = getattr(self, "next_speakers", (COUNSELOR, CALLER))
         return (norm, [lemmas(t) for t in norm], [lemmas(asr_text(e.context)) for e in examples],
-                [lemmas(asr_text(e.next_context)) if e.next_context else "" for e in examples])
+                [lemmas(asr_text(e.next_context)) if e.next_context and e.speaker in next_speakers else ""
+                 for e in examples])
 
     def fit_transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
         norm, lem, ctx, nxt = self._views(examples)
@@ -129,7 +147,7 @@ class Featurizer:
             self.next = None
         if self.next is not None:
             blocks.append(self.next.fit_transform(nxt) * self.next_weight)
-        return sp.hstack([*blocks, _position_features(examples)], format="csr")
+        return sp.hstack([*blocks, _position_features(examples, getattr(self, "position_speakers", (COUNSELOR, CALLER)))], format="csr")
 
     def transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
         norm, lem, ctx, nxt = self._views(examples)
@@ -137,7 +155,7 @@ class Featurizer:
                   self.context.transform(ctx) * self.context_weight]
         if getattr(self, "next", None) is not None:
             blocks.append(self.next.transform(nxt) * self.next_weight)
-        return sp.hstack([*blocks, _position_features(examples)], format="csr")
+        return sp.hstack([*blocks, _position_features(examples, getattr(self, "position_speakers", (COUNSELOR, CALLER)))], format="csr")
 
 
 def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -236,7 +254,8 @@ class UtteranceModel:
     caller: CodeClassifier | None = None
     meta: dict = field(default_factory=dict)
     # Call-level decisions for the codes whose criteria only ask "anywhere in the call?":
-    # {code: {"speaker", "k", "threshold"}} — noisy-OR of the speaker's top-k probabilities of the code.
+    # {code: {"speaker", "k", "threshold", "review_threshold"}} — noisy-OR of the speaker's top-k
+    # probabilities of the code against each threshold (models before v1.2.0 have one, used for both).
     call_level: dict[str, dict] = field(default_factory=dict)
     _oof: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
 
@@ -294,12 +313,12 @@ class UtteranceModel:
         return codes, probs
 
     def apply_call_level(self, examples: Sequence[Example], codes: Sequence[frozenset[str]],
-                         probs: Sequence[Mapping[str, float]]) -> list[frozenset[str]]:
+                         probs: Sequence[Mapping[str, float]], review: bool = False) -> list[frozenset[str]]:
         """Segments of one call (same group, with a position) get the call-level decision for the
-        `call_level` codes: when the call's score reaches the call threshold, the code stays on the segments
-        above the utterance threshold and, if none is, goes to the most probable segment; otherwise no
-        segment of the call carries it. Single utterances (no position or no call id) keep their own
-        decisions."""
+        `call_level` codes: when the call's score reaches the call threshold (`review_threshold` for the
+        review codes), the code stays on the segments above the utterance threshold and, if none is, goes to
+        the most probable segment; otherwise no segment of the call carries it. Single utterances (no
+        position or no call id) keep their own decisions."""
         out = list(codes)
         calls: dict[str, list[int]] = {}
         for i, e in enumerate(examples):
@@ -312,7 +331,8 @@ class UtteranceModel:
                 if not pool:
                     continue
                 ps = [probs[i][code] for i in pool]
-                if call_score(ps, rule["k"]) >= rule["threshold"]:
+                threshold = rule.get("review_threshold", rule["threshold"]) if review else rule["threshold"]
+                if call_score(ps, rule["k"]) >= threshold:
                     if not any(code in out[i] for i in pool):
                         best = pool[int(np.argmax(ps))]
                         out[best] = out[best] | {code}
@@ -326,8 +346,19 @@ class UtteranceModel:
                 out[i] = frozenset(_conventions(set(out[i]), examples[i].speaker))
         return out
 
-    def predict_call(self, call: Call) -> tuple[list[frozenset[str]], list[dict[str, float]]]:
-        return self.predict(examples_from_call(call))
+    def review_codes(self, examples: Sequence[Example], codes: Sequence[frozenset[str]],
+                     probs: Sequence[Mapping[str, float]]) -> list[frozenset[str]]:
+        """The codes the critical flags are computed from: `codes` (from `predict`) with the call-level
+        codes decided at the recall-first `review_threshold`."""
+        if not getattr(self, "call_level", None):
+            return list(codes)
+        return self.apply_call_level(examples, codes, probs, review=True)
+
+    def predict_call(self, call: Call) -> tuple[list[frozenset[str]], list[dict[str, float]], list[frozenset[str]]]:
+        """Codes, probabilities and review codes of every segment of a call."""
+        examples = examples_from_call(call)
+        codes, probs = self.predict(examples)
+        return codes, probs, self.review_codes(examples, codes, probs)
 
 
 def call_score(probs: Sequence[float], k: int) -> float:

@@ -14,8 +14,8 @@ class Scorer:
         self.protocol = protocol
 
     def score(self, call: Call) -> CallResult:
-        codes, probs = self.loaded.model.predict_call(call)
-        return evaluate_call(self.protocol, call, codes, probs, self.loaded.version)
+        codes, probs, review = self.loaded.model.predict_call(call)
+        return evaluate_call(self.protocol, call, codes, probs, self.loaded.version, review_codes=review)
 
 
 def to_json(result: CallResult) -> dict:

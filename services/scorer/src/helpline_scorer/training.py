@@ -20,7 +20,7 @@ from sklearn.model_selection import GroupKFold
 from helpline_scorer.asr_noise import noisy
 from helpline_scorer.corpus import Corpus, CorpusCall, Utterance
 from helpline_scorer.criteria import evaluate_call
-from helpline_scorer.model import SAFETY_CODES, Example, UtteranceModel, call_score, examples_from_call
+from helpline_scorer.model import SAFETY_CODES, Example, Featurizer, UtteranceModel, call_score, examples_from_call
 from helpline_scorer.protocol import Protocol
 from helpline_scorer.transcript import CALLER, COUNSELOR
 
@@ -45,6 +45,7 @@ class TrainConfig:
     call_ks: tuple[int, ...] = (1, 2, 3)  # candidate k, chosen on the training calls
     call_margin: float = 0.8  # the call threshold for recall 1.0 on the training calls is multiplied by this
     seed: int = 7
+    features: dict = field(default_factory=dict)  # Featurizer keyword arguments (weights of the blocks)
 
 
 def utterance_example(u: Utterance, text: str | None = None) -> Example:
@@ -74,7 +75,8 @@ def training_examples(calls: Sequence[CorpusCall], utterances: Sequence[Utteranc
 
 def fit(protocol: Protocol, calls: Sequence[CorpusCall], utterances: Sequence[Utterance],
         cfg: TrainConfig) -> UtteranceModel:
-    model = UtteranceModel(list(protocol.counselor_codes), list(protocol.caller_codes))
+    model = UtteranceModel(list(protocol.counselor_codes), list(protocol.caller_codes),
+                           featurizer=Featurizer(**cfg.features))
     model.fit(training_examples(calls, utterances, cfg), C=cfg.C, folds=cfg.inner_folds,
               recall_targets=cfg.recall_targets)
     if cfg.inner_folds > 1 and calls:
@@ -103,10 +105,12 @@ CALL_LEVEL_CODES = {"risk_cue": CALLER, "judgment": COUNSELOR}
 
 def tune_call_level(model: UtteranceModel, views: Sequence[tuple[CorpusCall, Sequence[dict[str, float]]]],
                     cfg: TrainConfig) -> None:
-    """Per safety code: the call threshold on the noisy-OR of the top-k segment probabilities that keeps
-    every training call carrying the code (clean and ASR-noised out-of-fold views) positive; k is the one
-    with the fewest false-positive training calls at that threshold; the threshold is then multiplied by
-    `call_margin` for calls never seen."""
+    """Per call-level code, on the training calls' out-of-fold views (clean and ASR-noised), two thresholds
+    on the noisy-OR of the top-k segment probabilities (model.py says why two):
+    - `review_threshold`: keeps every training call carrying the code positive, times `call_margin` for
+      calls never seen; k is the one with the fewest false-positive training calls at that threshold;
+    - `threshold`: the most accurate one for the same k (fewest calls wrong either way), never below the
+      review threshold's."""
     model.call_level = {}
     for code, speaker in CALL_LEVEL_CODES.items():
         scored = {k: ([], []) for k in cfg.call_ks}  # k: (positive scores, negative scores)
@@ -127,10 +131,24 @@ def tune_call_level(model: UtteranceModel, views: Sequence[tuple[CorpusCall, Seq
             false_pos = sum(v >= threshold for v in neg)
             if best is None or false_pos < best[0]:
                 best = (false_pos, k, threshold)
-        if best is not None:
-            model.call_level[code] = {"speaker": speaker, "k": best[1], "threshold": round(float(best[2]), 5),
-                                      "training_false_positive_calls": int(best[0]),
-                                      "training_negative_calls": len(scored[best[1]][1])}
+        if best is None:
+            continue
+        false_pos, k, review_threshold = best
+        pos, neg = scored[k]
+        model.call_level[code] = {"speaker": speaker, "k": k,
+                                  "threshold": round(float(max(review_threshold, _most_accurate(pos, neg))), 5),
+                                  "review_threshold": round(float(review_threshold), 5),
+                                  "training_false_positive_calls": int(false_pos),
+                                  "training_negative_calls": len(neg)}
+
+
+def _most_accurate(pos: Sequence[float], neg: Sequence[float]) -> float:
+    """The threshold with the fewest scores on the wrong side (midpoint between neighbouring scores)."""
+    values = np.unique(np.asarray([*pos, *neg]))
+    candidates = [values[0], *((values[1:] + values[:-1]) / 2), values[-1] + 1e-6]
+    pos_a, neg_a = np.asarray(pos), np.asarray(neg)
+    errors = [int(np.sum(pos_a < t) + np.sum(neg_a >= t)) for t in candidates]
+    return float(candidates[int(np.argmin(errors))])
 
 
 THRESHOLD_GRID = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65,
@@ -156,7 +174,7 @@ def tune_thresholds(model: UtteranceModel, protocol: Protocol, calls: Sequence[C
                                                                                         strict=True)]
             if call_codes:
                 pred = model.apply_call_level(ex, pred, probs)
-            result = evaluate_call(protocol, c.call, pred)
+            result = evaluate_call(protocol, c.call, pred, review_codes=model.review_codes(ex, pred, probs))
             outcomes = result.outcomes()
             value += sum(go[k] == outcomes[k] for k in go)
             value -= cfg.miss_penalty * len(set(g.critical) - set(result.critical))
@@ -208,9 +226,9 @@ class Tally:
                 self.brier[code].append((pr[code] - (code in g)) ** 2)
 
     def add_call(self, call: CorpusCall, pred: Sequence[frozenset[str]], probs: Sequence[dict[str, float]],
-                 texts: Sequence[str]) -> dict:
+                 review: Sequence[frozenset[str]]) -> dict:
         gold_result = evaluate_call(self.protocol, call.call, call.codes)
-        pred_result = evaluate_call(self.protocol, call.call, pred, probs)
+        pred_result = evaluate_call(self.protocol, call.call, pred, probs, review_codes=review)
         self.add_codes(call.codes, pred, probs)
         gold_o, pred_o = gold_result.outcomes(), pred_result.outcomes()
         for cid, outcome in gold_o.items():
@@ -263,8 +281,9 @@ def evaluate_model(model: UtteranceModel, protocol: Protocol, calls: Sequence[Co
         noise = None if view == "clean" else EVAL_NOISE_KEY
         for c in calls:
             texts = call_texts(c, noise, cfg.noise_seed)
-            pred, probs = model.predict(examples_from_call(c.call, None, c.author, texts))
-            info = tallies[view].add_call(c, pred, probs, texts)
+            examples = examples_from_call(c.call, None, c.author, texts)
+            pred, probs = model.predict(examples)
+            info = tallies[view].add_call(c, pred, probs, model.review_codes(examples, pred, probs))
             if details is not None and view == "clean":
                 details.append(info)
         if utterances:
