@@ -64,3 +64,17 @@ def test_review_codes_use_the_recall_first_threshold():
     del legacy.call_level["risk_cue"]["review_threshold"]  # models before v1.2.0: one threshold for both
     assert legacy.review_codes(ex, legacy.apply_call_level(ex, codes, probs), probs) == \
         legacy.apply_call_level(ex, codes, probs)
+
+
+def test_a_doubtful_risk_question_does_not_clear_a_missed_risk_flag():
+    ex = examples_from_call(call())
+    codes = [frozenset({"greeting"}), frozenset({"risk_cue"}), frozenset({"risk_question"}), frozenset(),
+             frozenset({"other"})]
+    probs = [{"risk_question": 0.0}, {"risk_cue": 0.9}, {"risk_question": 0.55}, {"risk_cue": 0.1},
+             {"risk_question": 0.0}]
+    m = model(0.5)
+    m.review_thresholds = {"risk_question": 0.8}
+    review = m.review_codes(ex, m.apply_call_level(ex, codes, probs), probs)
+    assert "risk_question" not in review[2] and "risk_cue" in review[1]
+    probs[2] = {"risk_question": 0.85}  # a sure one clears it
+    assert "risk_question" in m.review_codes(ex, codes, probs)[2]

@@ -27,12 +27,15 @@ def build_card(version: str, protocol_version: str, model: UtteranceModel | None
         "config": config,
         "environment": {"python": platform.python_version(), "scikit_learn": sklearn.__version__},
         "model": {
-            "kind": "per-code logistic regression on char 2-5-grams + lemma 1-2-grams + previous-turn lemmas + "
-                    "next-turn lemmas + turn position; Platt-calibrated on out-of-fold scores; thresholds tuned on "
-                    "training calls; risk_cue and judgment decided per call (noisy-OR of the top-k segments)",
+            "kind": "per-code logistic regression on char 2-5-grams + lemma 1-2-grams + previous-turn lemmas "
+                    "(+ the caller's next turn and the turn position for counselor codes); Platt-calibrated on "
+                    "out-of-fold scores; thresholds tuned on training calls; risk_cue and judgment decided per "
+                    "call (noisy-OR of the top-k segments) at the most accurate threshold for criteria, score and "
+                    "band, and at a recall-first review threshold for the critical flags",
             "thresholds": ({"counselor": model.counselor.thresholds, "caller": model.caller.thresholds}
                            if model is not None else None),
             "call_level": getattr(model, "call_level", None) if model is not None else None,
+            "review_thresholds": getattr(model, "review_thresholds", None) if model is not None else None,
         },
         "evaluation": {},
     }
@@ -82,10 +85,12 @@ def render_markdown(card: dict) -> str:
             lines.append(f"| {k} | {_f(cv['clean'].get(k))} | {_f(cv['noised'].get(k))} |")
         flags = cv["clean"].get("critical_flags")
         if flags:
-            lines += ["", f"Critical flags (clean): {flags}. Safety first: `risk_cue` and `judgment` are decided "
-                          "per call, with the call threshold set so that every training call carrying them is "
-                          "caught (out-of-fold, clean and ASR-noised); the precision above is what that recall "
-                          "costs."]
+            lines += ["", f"Critical flags (clean): {flags}. Safety first: the flags come from a review view "
+                          "in which `risk_cue` and `judgment` are decided per call at a threshold that catches "
+                          "every training call carrying them (out-of-fold, clean and ASR-noised, times a margin), "
+                          "and a risk question clears a missed-risk flag only when the model is surer of it than "
+                          "of any false one in the training calls; the precision above is what that recall "
+                          "costs. Criteria, score and band use the most accurate thresholds."]
     loao = ev.get("leave_one_author_out")
     if loao and "all" in loao:
         lines += ["", "## Leave one author out (train on the other authors, test on this one's calls)", "",

@@ -257,6 +257,9 @@ class UtteranceModel:
     # {code: {"speaker", "k", "threshold", "review_threshold"}} — noisy-OR of the speaker's top-k
     # probabilities of the code against each threshold (models before v1.2.0 have one, used for both).
     call_level: dict[str, dict] = field(default_factory=dict)
+    # Utterance codes that clear a critical flag (a risk question): the review codes keep them only at or
+    # above this probability (training.tune_review_thresholds).
+    review_thresholds: dict[str, float] = field(default_factory=dict)
     _oof: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
 
     def fit(self, examples: Sequence[Example], C: float = 4.0, folds: int = 4,
@@ -349,10 +352,14 @@ class UtteranceModel:
     def review_codes(self, examples: Sequence[Example], codes: Sequence[frozenset[str]],
                      probs: Sequence[Mapping[str, float]]) -> list[frozenset[str]]:
         """The codes the critical flags are computed from: `codes` (from `predict`) with the call-level
-        codes decided at the recall-first `review_threshold`."""
-        if not getattr(self, "call_level", None):
-            return list(codes)
-        return self.apply_call_level(examples, codes, probs, review=True)
+        codes decided at the recall-first `review_threshold`, and the flag-clearing codes only where the
+        model is sure of them (`review_thresholds`)."""
+        out = (self.apply_call_level(examples, codes, probs, review=True) if getattr(self, "call_level", None)
+               else list(codes))
+        for code, threshold in getattr(self, "review_thresholds", {}).items():
+            out = [c - {code} if code in c and probs[i].get(code, 0.0) < threshold else c
+                   for i, c in enumerate(out)]
+        return out
 
     def predict_call(self, call: Call) -> tuple[list[frozenset[str]], list[dict[str, float]], list[frozenset[str]]]:
         """Codes, probabilities and review codes of every segment of a call."""

@@ -89,18 +89,23 @@ def fit(protocol: Protocol, calls: Sequence[CorpusCall], utterances: Sequence[Ut
             for _ in range(cfg.noisy_copies):
                 noisy_oof.append([model.oof_probabilities(offset + s.index) for s in c.call.segments])
                 offset += len(c.call.segments)
+        views = [(c, p) for c, p in zip(calls, oof, strict=True)]
+        views += [(c, p) for c, p in zip([c for c in calls for _ in range(cfg.noisy_copies)], noisy_oof,
+                                         strict=True)]
         if cfg.call_level:
-            views = [(c, p) for c, p in zip(calls, oof, strict=True)]
-            views += [(c, p) for c, p in zip([c for c in calls for _ in range(cfg.noisy_copies)], noisy_oof,
-                                             strict=True)]
             tune_call_level(model, views, cfg)
         if cfg.tune_on_calls:
             tune_thresholds(model, protocol, calls, oof, cfg)
+        if cfg.call_level:
+            tune_review_thresholds(model, views, cfg)
     model.drop_training_state()
     return model
 
 
 CALL_LEVEL_CODES = {"risk_cue": CALLER, "judgment": COUNSELOR}
+# Counselor codes that clear a critical flag (a risk question answers a cue): in the review view they
+# count only when the model is sure of them, so a doubtful one never hides a missed risk assessment.
+FLAG_CLEARING_CODES = ("risk_question",)
 
 
 def tune_call_level(model: UtteranceModel, views: Sequence[tuple[CorpusCall, Sequence[dict[str, float]]]],
@@ -149,6 +154,22 @@ def _most_accurate(pos: Sequence[float], neg: Sequence[float]) -> float:
     pos_a, neg_a = np.asarray(pos), np.asarray(neg)
     errors = [int(np.sum(pos_a < t) + np.sum(neg_a >= t)) for t in candidates]
     return float(candidates[int(np.argmin(errors))])
+
+
+def tune_review_thresholds(model: UtteranceModel, views: Sequence[tuple[CorpusCall, Sequence[dict[str, float]]]],
+                           cfg: TrainConfig) -> None:
+    """Per flag-clearing code: the review threshold above every out-of-fold probability of the code in the
+    training calls that have none (clean and ASR-noised views), moved by `call_margin` towards 1 for calls
+    never seen; never below the decision threshold."""
+    model.review_thresholds = {}
+    for code in FLAG_CLEARING_CODES:
+        highest = [max((probs[s.index].get(code, 0.0) for s in c.call.segments if s.speaker == COUNSELOR),
+                       default=0.0)
+                   for c, probs in views if not any(code in codes for codes in c.codes)]
+        if not highest:
+            continue
+        threshold = 1.0 - (1.0 - max(highest)) * cfg.call_margin
+        model.review_thresholds[code] = round(max(threshold, model.counselor.thresholds[code]), 5)
 
 
 THRESHOLD_GRID = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65,
