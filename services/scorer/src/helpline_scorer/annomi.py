@@ -34,11 +34,18 @@ def load(data_dir: Path) -> tuple[list[Example], dict[str, str]]:
     for tid, utts in rows.items():
         utts.sort(key=lambda r: int(r["utterance_id"]))
         therapist = [r for r in utts if r["interlocutor"] == "therapist"]
+        next_client, upcoming = {}, ""  # the client's next utterance after each therapist one, as in the scorer
+        for r in reversed(utts):
+            if r["interlocutor"] == "therapist":
+                next_client[id(r)] = upcoming
+            else:
+                upcoming = r["utterance_text"]
         k, last_client = 0, ""
         for r in utts:
             if r["interlocutor"] == "therapist":
                 examples.append(Example("counselor", r["utterance_text"], last_client, (k, len(therapist)),
-                                        frozenset([r["main_therapist_behaviour"]]), tid))
+                                        frozenset([r["main_therapist_behaviour"]]), tid,
+                                        next_context=next_client[id(r)]))
                 k += 1
             else:
                 last_client = r["utterance_text"]

@@ -102,7 +102,7 @@ class Featurizer:
     """Text, context and position features; fitted on training examples only."""
 
     def __init__(self, max_char: int = 40_000, max_word: int = 20_000, max_context: int = 5_000,
-                 context_weight: float = 0.5, keep_questions: bool = False, next_weight: float = 1.0,
+                 context_weight: float = 0.5, keep_questions: bool = False, next_weight: float = 0.5,
                  position_speakers: Sequence[str] = (COUNSELOR,), next_speakers: Sequence[str] = (COUNSELOR,)):
         # The next turn only for the counselor's codes: a caller's cue is judged on what the caller said
         # (and was asked), never on how the counselor reacted — a cue a poor counselor ignores, exactly the
@@ -134,20 +134,24 @@ class Featurizer:
 
     def _views(self, examples: Sequence[Example]) -> tuple[list[str], list[str], list[str], list[str]]:
         norm = [self._norm(e.text) for e in examples]
-        next_speakers = getattr(self, "next_speakers", (COUNSELOR, CALLER))
+        next_speakers = getattr(self, "next_speakers", (COUNSELOR, CALLER))  # before v1.2.0: both speakers
         return (norm, [lemmas(t) for t in norm], [lemmas(asr_text(e.context)) for e in examples],
                 [lemmas(asr_text(e.next_context)) if e.next_context and e.speaker in next_speakers else ""
                  for e in examples])
+
+    def _positions(self, examples: Sequence[Example]) -> sp.csr_matrix:
+        # Models pickled before v1.2.0 gave both speakers position features.
+        return _position_features(examples, getattr(self, "position_speakers", (COUNSELOR, CALLER)))
 
     def fit_transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
         norm, lem, ctx, nxt = self._views(examples)
         blocks = [self.char.fit_transform(norm), self.word.fit_transform(lem),
                   self.context.fit_transform(ctx) * self.context_weight]
-        if not any(nxt):  # no calls (e.g. AnnoMI utterances): no next-turn block
+        if not any(nxt):  # single utterances only: no next-turn block
             self.next = None
         if self.next is not None:
             blocks.append(self.next.fit_transform(nxt) * self.next_weight)
-        return sp.hstack([*blocks, _position_features(examples, getattr(self, "position_speakers", (COUNSELOR, CALLER)))], format="csr")
+        return sp.hstack([*blocks, self._positions(examples)], format="csr")
 
     def transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
         norm, lem, ctx, nxt = self._views(examples)
@@ -155,7 +159,7 @@ class Featurizer:
                   self.context.transform(ctx) * self.context_weight]
         if getattr(self, "next", None) is not None:
             blocks.append(self.next.transform(nxt) * self.next_weight)
-        return sp.hstack([*blocks, _position_features(examples, getattr(self, "position_speakers", (COUNSELOR, CALLER)))], format="csr")
+        return sp.hstack([*blocks, self._positions(examples)], format="csr")
 
 
 def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
