@@ -89,7 +89,7 @@ def render_markdown(card: dict) -> str:
                           "in which `risk_cue` and `judgment` are decided per call at a threshold that catches "
                           "every training call carrying them (out-of-fold, clean and ASR-noised, times a margin), "
                           "and a risk question clears a missed-risk flag only when the model is surer of it than "
-                          "of any false one in the training calls; the precision above is what that recall "
+                          "of any false one in the training calls with a cue; the precision above is what that recall "
                           "costs. Criteria, score and band use the most accurate thresholds."]
     loao = ev.get("leave_one_author_out")
     if loao and "all" in loao:
