@@ -76,6 +76,7 @@ class Transcriber:
         self.pool = RecognizerPool(self.vosk_model, model.sample_rate, size=self.decoders)
         self.redactor = redactor or Redactor()
         self._slots = threading.BoundedSemaphore(max_streams)
+        self._busy, self._busy_lock = 0, threading.Lock()
         self._executor = futures.ThreadPoolExecutor(max_workers=self.decoders, thread_name_prefix="decode")
         if warm_up:
             started = time.perf_counter()
@@ -88,10 +89,19 @@ class Transcriber:
         """A decoding slot, or RESOURCE_EXHAUSTED at once when all are busy."""
         if not self._slots.acquire(blocking=False):
             raise ResourceExhausted(f"all {self.max_streams} decoding slots of this replica are busy; retry later")
+        with self._busy_lock:
+            self._busy += 1
         try:
             yield
         finally:
+            with self._busy_lock:
+                self._busy -= 1
             self._slots.release()
+
+    @property
+    def busy_slots(self) -> int:
+        """Recordings being decoded (or received) right now."""
+        return self._busy
 
     def check(self, path: str | os.PathLike):
         return audio.check(path, max_channels=self.max_channels, max_seconds=self.max_seconds)
