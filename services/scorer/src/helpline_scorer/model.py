@@ -86,7 +86,7 @@ def _position_features(examples: Sequence[Example], speakers: Sequence[str]) -> 
         words = len(e.text.split())
         length = [math.log1p(words) / 3.0, float(words <= 3)]
         if e.speaker not in speakers:
-            rows.append([0.0] * 10)
+            rows.append([0.0] * 10)  # the row width below: no position, no length
             continue
         if e.position is None:
             rows.append([1.0, 0, 0, 0, 0, 0, 0, 0, *length])
