@@ -304,7 +304,7 @@ class AuditEngine:
             self.on_finished(audit)
 
     def _sample(self, audit: audit_pb2.Audit) -> list[sampling.Candidate]:
-        first, last = reports.date_from_proto(audit.period.first_day), reports.date_from_proto(audit.period.last_day)
+        first, last = reports.period_dates(audit.period)
         regions = list(audit.region_codes)
         plan = audit.sampling
         size = sampling.SampleSize(calls_per_region=plan.calls_per_region) if plan.HasField("calls_per_region") \

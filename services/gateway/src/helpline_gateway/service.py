@@ -35,11 +35,9 @@ WATCH_POLL_S = 0.5
 
 def check_period(period) -> tuple[dt.date, dt.date]:
     try:
-        first, last = report_model.date_from_proto(period.first_day), report_model.date_from_proto(period.last_day)
-    except ValueError:
-        raise InvalidArgument("period has an invalid date") from None
-    if first > last:
-        raise InvalidArgument("period ends before it starts")
+        first, last = report_model.period_dates(period)  # a real date each, not ending before it starts
+    except ValueError as exc:
+        raise InvalidArgument(f"period: {exc}") from None
     if last > dt.datetime.now(dt.timezone.utc).date():
         raise InvalidArgument("period ends in the future")
     if (last - first).days + 1 > MAX_PERIOD_DAYS:
