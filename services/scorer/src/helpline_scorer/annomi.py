@@ -18,7 +18,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import GroupKFold, StratifiedKFold
 
-from helpline_scorer.model import CodeClassifier, Example, Featurizer
+from helpline_scorer.model import CodeClassifier, Example, Featurizer, examples_from_call
+from helpline_scorer.transcript import CALLER, COUNSELOR, make_call
 
 CLASSES = ["question", "reflection", "therapist_input", "other"]
 
@@ -33,22 +34,12 @@ def load(data_dir: Path) -> tuple[list[Example], dict[str, str]]:
     examples = []
     for tid, utts in rows.items():
         utts.sort(key=lambda r: int(r["utterance_id"]))
-        therapist = [r for r in utts if r["interlocutor"] == "therapist"]
-        next_client, upcoming = {}, ""  # the client's next utterance after each therapist one, as in the scorer
-        for r in reversed(utts):
-            if r["interlocutor"] == "therapist":
-                next_client[id(r)] = upcoming
-            else:
-                upcoming = r["utterance_text"]
-        k, last_client = 0, ""
-        for r in utts:
-            if r["interlocutor"] == "therapist":
-                examples.append(Example("counselor", r["utterance_text"], last_client, (k, len(therapist)),
-                                        frozenset([r["main_therapist_behaviour"]]), tid,
-                                        next_context=next_client[id(r)]))
-                k += 1
-            else:
-                last_client = r["utterance_text"]
+        # AnnoMI has no timings: the turn order stands in for them (examples only use the order).
+        call = make_call(tid, [(COUNSELOR if r["interlocutor"] == "therapist" else CALLER, i, i + 1,
+                                r["utterance_text"]) for i, r in enumerate(utts)])
+        codes = [frozenset([r["main_therapist_behaviour"]]) if r["interlocutor"] == "therapist" else frozenset()
+                 for r in utts]
+        examples += [e for e in examples_from_call(call, codes) if e.speaker == COUNSELOR]
     return examples, quality
 
 
