@@ -60,6 +60,10 @@ def test_review_codes_use_the_recall_first_threshold():
     review = m.review_codes(ex, decided, probs)
     assert "risk_cue" in review[1] and [c for i, c in enumerate(review) if i != 1] == \
         [c for i, c in enumerate(decided) if i != 1]
+    # the protocol's factor moves the review threshold (0.5 × 1.15 > 0.545), never past the decision one
+    assert not any("risk_cue" in c for c in m.review_codes(ex, decided, probs, review_factor=1.15))
+    assert m.review_codes(ex, decided, probs, review_factor=0.5) == review
+    assert m.review_codes(ex, decided, probs, review_factor=100.0) == decided
     legacy = model(0.5)
     del legacy.call_level["risk_cue"]["review_threshold"]  # models before v1.2.0: one threshold for both
     assert legacy.review_codes(ex, legacy.apply_call_level(ex, codes, probs), probs) == \

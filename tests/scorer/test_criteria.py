@@ -127,6 +127,18 @@ def test_weights_and_thresholds_come_from_the_protocol_file(tmp_path, protocol):
     r = evaluate_call(edited, call, codes)
     assert r.outcomes()["talk_balance"] == MET
     assert next(c for c in r.criteria if c.criterion_id == "risk_assessment").weight == 10
+    assert protocol.review_threshold_factor == 1.0 and edited.review_threshold_factor == 1.0
+
+
+def test_the_flags_operating_point_comes_from_the_protocol_file(tmp_path, protocol):
+    path = tmp_path / "v1.yaml"
+    path.write_text(protocol.source_yaml.replace("review_threshold_factor: 1.0", "review_threshold_factor: 2.5"),
+                    encoding="utf-8")
+    assert load_protocol(path).review_threshold_factor == 2.5
+    path.write_text(protocol.source_yaml.replace("review_threshold_factor: 1.0", "review_threshold_factor: 0"),
+                    encoding="utf-8")
+    with pytest.raises(ValueError, match="review_threshold_factor"):
+        load_protocol(path)
 
 
 def test_measures(protocol):

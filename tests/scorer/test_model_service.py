@@ -15,7 +15,7 @@ from helpline.common.v1 import recording_pb2, transcript_pb2
 from helpline.scorer.v1 import scorer_pb2, scorer_service_pb2_grpc
 from helpline_common.errors import FailedPrecondition
 from helpline_common.storage import ObjectStore
-from helpline_scorer import registry
+from helpline_scorer import registry, training
 from helpline_scorer.model import Example
 from helpline_scorer.scoring import Scorer, to_json
 from helpline_scorer.service import create_server
@@ -181,6 +181,47 @@ def test_store_versions_promotion_gate_and_loading_the_promoted_model(model_dir,
     store.put_bytes("models/scorer/v3/model.joblib", b"not the promoted model")
     with pytest.raises(registry.ModelIntegrityError):
         reg.load_promoted(tmp_path / "cache2")
+
+
+def test_the_gate_compares_like_with_like():
+    headline = {"criterion_accuracy": True, "score_mae": False}
+    current = {"version": "v1", "sha256": "a" * 64, "corpus": {"sha256": "c1"},
+               "metrics": {"criterion_accuracy": 0.95, "score_mae": 5.0}}
+    same_corpus = {"version": "v2", "corpus": {"sha256": "c1"},
+                   "metrics": {"criterion_accuracy": 0.94, "score_mae": 4.0}}
+    assert registry.regressions_against(same_corpus, current, headline) == ["criterion_accuracy: 0.95 -> 0.94"]
+
+    # measured on a harder corpus: its own lower figures say nothing against v1; its comparison does
+    harder = {"version": "v3", "corpus": {"sha256": "c2"}, "metrics": {"criterion_accuracy": 0.90, "score_mae": 6.0}}
+    assert registry.regressions_against(harder, current, headline)[0].startswith("not comparable")
+    harder["comparison"] = {"against": "v1", "against_sha256": "a" * 64,
+                            "candidate": {"criterion_accuracy": 0.93, "score_mae": 5.0},
+                            "baseline": {"criterion_accuracy": 0.92, "score_mae": 5.5}}
+    assert registry.regressions_against(harder, current, headline) == []
+    harder["comparison"]["candidate"]["score_mae"] = 6.0
+    assert registry.regressions_against(harder, current, headline) == ["score_mae: 5.5 -> 6.0"]
+    harder["comparison"]["against_sha256"] = "b" * 64  # compared with another model of that name
+    assert registry.regressions_against(harder, current, headline)[0].startswith("not comparable")
+
+
+def test_the_comparison_scores_both_models_on_the_calls_the_baseline_never_saw(loaded, protocol, corpus):
+    cfg = training.TrainConfig()
+    author = corpus.calls[-1].author
+    held = [c for c in corpus.calls if c.author == author]
+    baseline_card = {"version": "v-old", "sha256": loaded.sha256,
+                     "evaluation": {"grouped_cv_calls": [{"call_id": c.call_id} for c in corpus.calls
+                                                         if c.author != author]}}
+    # the candidate's out-of-fold predictions would come from cross_validate; here the same model's
+    predictions = {(view, c.call_id): training.predict_examples(loaded.model, training.view_examples(c, view, cfg))
+                   for view in ("clean", "noised") for c in held}
+    out = training.compare_on_unseen(protocol, corpus, cfg, predictions, loaded.model, baseline_card)
+    assert out["calls"] == len(held) and out["authors"] == [author]
+    assert out["against"] == "v-old" and out["against_sha256"] == loaded.sha256
+    assert out["candidate"] == out["baseline"]  # the same model on the same calls
+    assert 0.5 < out["candidate"]["criterion_accuracy"] <= 1.0
+    assert {"critical_flag_recall", "criterion_accuracy_noised", "score_mae"} <= set(out["candidate"])
+    no_calls_listed = {"version": "v-x", "evaluation": {}}
+    assert training.compare_on_unseen(protocol, corpus, cfg, predictions, loaded.model, no_calls_listed) is None
 
 
 def test_cli_score_prints_the_result(model_dir, tmp_path):

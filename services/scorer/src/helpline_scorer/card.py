@@ -15,7 +15,8 @@ TARGETS = {"criterion_accuracy": ">= 0.90", "criterion_accuracy_noised": ">= 0.8
 
 
 def build_card(version: str, protocol_version: str, model: UtteranceModel | None, corpus_stats: dict,
-               config: dict, cv: dict | None, loao: dict | None, metrics: dict, annomi: dict | None = None) -> dict:
+               config: dict, cv: dict | None, loao: dict | None, metrics: dict, annomi: dict | None = None,
+               comparison: dict | None = None) -> dict:
     card = {
         "version": version,
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -27,8 +28,9 @@ def build_card(version: str, protocol_version: str, model: UtteranceModel | None
         "config": config,
         "environment": {"python": platform.python_version(), "scikit_learn": sklearn.__version__},
         "model": {
-            "kind": "per-code logistic regression on char 2-5-grams + lemma 1-2-grams + previous-turn lemmas "
-                    "(+ the caller's next turn and the turn position for counselor codes); Platt-calibrated on "
+            "kind": "per-code logistic regression on char 2-5-grams + lemma 1-2-grams (+ the caller's previous "
+                    "and next turns and the turn position for counselor codes; a risk lexicon for the caller's cue); "
+                    "Platt-calibrated on "
                     "out-of-fold scores; thresholds tuned on training calls; risk_cue and judgment decided per "
                     "call (noisy-OR of the top-k segments) at the most accurate threshold for criteria, score and "
                     "band, and at a recall-first review threshold for the critical flags",
@@ -46,6 +48,8 @@ def build_card(version: str, protocol_version: str, model: UtteranceModel | None
         card["evaluation"]["leave_one_author_out"] = loao
     if annomi is not None:
         card["annomi"] = annomi
+    if comparison is not None:
+        card["comparison"] = comparison  # what the promotion gate reads (registry.regressions_against)
     return card
 
 
@@ -91,6 +95,17 @@ def render_markdown(card: dict) -> str:
                           "and a risk question clears a missed-risk flag only when the model is surer of it than "
                           "of any false one in the training calls with a cue; the precision above is what that recall "
                           "costs. Criteria, score and band use the most accurate thresholds."]
+        points = cv["clean"].get("flag_operating_points")
+        if points:
+            noised = {p["factor"]: p for p in cv["noised"].get("flag_operating_points", [])}
+            lines += ["", "Flag operating points (protocol `flags.review_threshold_factor`; held-out calls; the "
+                          "review thresholds × factor, at most the most accurate thresholds):", "",
+                      "| factor | recall clean | precision clean | false alarms | missed | recall noised | "
+                      "precision noised |", "|---|---|---|---|---|---|---|"]
+            for p in points:
+                n = noised.get(p["factor"], {})
+                lines.append(f"| {p['factor']} | {_f(p['recall'])} | {_f(p['precision'])} | {p['false_positive']} | "
+                             f"{p['false_negative']} | {_f(n.get('recall'))} | {_f(n.get('precision'))} |")
     loao = ev.get("leave_one_author_out")
     if loao and "all" in loao:
         lines += ["", "## Leave one author out (train on the other authors, test on this one's calls)", "",
@@ -105,6 +120,14 @@ def render_markdown(card: dict) -> str:
         lines.append(f"| all, ASR-noised | {_f(s.get('criterion_accuracy'))} | {_f(s.get('score_mae'))} | "
                      f"{_f(s.get('band_accuracy'))} | {_f(s.get('critical_flag_recall'))} | "
                      f"{_f(s.get('critical_flag_precision'))} | {_f(s.get('code_macro_f1'))} |")
+    comparison = card.get("comparison")
+    if comparison:
+        lines += ["", f"## Against {comparison['against']} on the {comparison['calls']} calls it was never trained on",
+                  "", f"Authors {', '.join(comparison['authors'])}; this model's out-of-fold predictions, "
+                      f"{comparison['against']}'s direct ones. The promotion gate compares these.", "",
+                  f"| metric | this model | {comparison['against']} |", "|---|---|---|"]
+        for k, v in comparison["candidate"].items():
+            lines.append(f"| {k} | {_f(v)} | {_f(comparison['baseline'].get(k))} |")
     annomi = card.get("annomi")
     if annomi:
         lines += ["", "## AnnoMI (same pipeline, English, therapist behaviour, 5 folds grouped by transcript)", "",

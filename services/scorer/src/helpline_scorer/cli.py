@@ -43,6 +43,21 @@ def _load(model: str | None, model_file: Path | None):
     return reg.load(model, cache) if model else reg.load_promoted(cache)
 
 
+def _baseline():
+    """The model a new version must not be worse than: the promoted one when a store is configured and
+    has one, else the bundled default (what the service would serve)."""
+    from helpline_common.errors import NotFound
+    from helpline_scorer import registry
+
+    if _store_configured():
+        try:
+            return _load(None, None)
+        except NotFound:
+            pass
+    bundled = registry.bundled_model_file()
+    return registry.load_local(bundled) if bundled is not None else None
+
+
 def _store_configured() -> bool:
     import os
 
@@ -92,17 +107,21 @@ def train(corpus: Path = CORPUS_OPT,
     data = load_corpus(corpus, protocol)
     cfg = training.TrainConfig()
     version = registry.check_version(version or registry.new_version())
-    cv = loao = None
+    cv = loao = comparison = None
     if evaluate:
         typer.echo(f"cross-validating on {len(data.calls)} calls ...", err=True)
-        cv = training.cross_validate(protocol, data, cfg)
+        predictions: dict = {}
+        cv = training.cross_validate(protocol, data, cfg, predictions)
+        baseline = _baseline()
+        if baseline is not None:
+            comparison = training.compare_on_unseen(protocol, data, cfg, predictions, baseline.model, baseline.card)
         typer.echo("leave-one-author-out ...", err=True)
         loao = training.leave_one_author_out(protocol, data, cfg)
     model = training.fit(protocol, data.calls, data.utterances, cfg)
     metrics = training.headline_metrics(cv, loao) if cv else {}
     annomi = json.loads(annomi_report.read_text()) if annomi_report and annomi_report.is_file() else None
     card = build_card(version, protocol.version, model, data.stats(), training.config_dict(cfg), cv, loao, metrics,
-                      annomi)
+                      annomi, comparison)
     sha = registry.save_local(model, card, out, render_markdown)
     typer.echo(json.dumps({"version": version, "sha256": sha, "dir": str(out), "metrics": metrics}, indent=2))
     if publish or promote:

@@ -58,6 +58,16 @@ class Corpus:
     def authors(self) -> list[str]:
         return sorted({c.author for c in self.calls} | {u.author for u in self.utterances})
 
+    def fingerprint(self) -> str:
+        """SHA-256 of what training reads (texts, speakers, codes, authors): equal for the same corpus."""
+        h = hashlib.sha256()
+        for c in self.calls:
+            h.update(json.dumps([c.call_id, c.author, [(s.speaker, s.text) for s in c.call.segments],
+                                 [sorted(x) for x in c.codes]], ensure_ascii=False).encode())
+        for u in self.utterances:
+            h.update(json.dumps([u.uid, u.speaker, u.context, u.text, sorted(u.codes)], ensure_ascii=False).encode())
+        return h.hexdigest()
+
     def stats(self) -> dict:
         counselor = sum(1 for c in self.calls for s in c.call.segments if s.speaker == COUNSELOR)
         counselor += sum(1 for u in self.utterances if u.speaker == COUNSELOR)
@@ -67,7 +77,7 @@ class Corpus:
                 per_code.update(codes)
         for u in self.utterances:
             per_code.update(u.codes)
-        return {"calls": len(self.calls), "utterances": len(self.utterances),
+        return {"sha256": self.fingerprint(), "calls": len(self.calls), "utterances": len(self.utterances),
                 "call_segments": sum(len(c.call.segments) for c in self.calls),
                 "counselor_utterances": counselor, "authors": self.authors,
                 "per_code": dict(sorted(per_code.items())), "problems": dict(self.problems)}

@@ -3,8 +3,10 @@
 Features (all on ASR-like text, textnorm.asr_text, so clean and recognised text look alike):
 - character n-grams (2–5, within words) of the text — robust to misrecognised endings and spellings;
 - lemma uni- and bigrams (pymorphy3) of the text;
-- lemmas of the other speaker's previous turn (a reflection answers the caller; a risk cue may be an
-  answer to a risk question);
+- lemmas of the other speaker's previous turn, for counselor codes (a reflection answers the caller);
+- a risk lexicon (lexicon.py, risk_lexicon_ru.yaml): per PROTOCOL.md risk category, how many of its
+  patterns the text matches — a cue said in words the corpus rarely uses still shares what the corpus
+  taught about its category;
 - for counselor codes, lemmas of the caller's NEXT turn (calls only): «да, именно так» after a reflection;
 - for counselor codes, position: the counselor's first / second / last / second-to-last turn and relative
   position in the call (a greeting is near the start, a closing near the end); unknown for single utterances.
@@ -34,6 +36,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
+from helpline_scorer.lexicon import Lexicon
 from helpline_scorer.textnorm import asr_text, lemmas
 from helpline_scorer.transcript import CALLER, COUNSELOR, Call
 
@@ -103,7 +106,9 @@ class Featurizer:
 
     def __init__(self, max_char: int = 40_000, max_word: int = 20_000, max_context: int = 5_000,
                  context_weight: float = 0.5, keep_questions: bool = False, next_weight: float = 0.5,
-                 position_speakers: Sequence[str] = (COUNSELOR,), next_speakers: Sequence[str] = (COUNSELOR,)):
+                 position_speakers: Sequence[str] = (COUNSELOR,), next_speakers: Sequence[str] = (COUNSELOR,),
+                 context_speakers: Sequence[str] = (COUNSELOR,), lexicon_weight: float = 1.0,
+                 lexicon_speakers: Sequence[str] = (CALLER,)):
         # The next turn only for the counselor's codes: a caller's cue is judged on what the caller said
         # (and was asked), never on how the counselor reacted — a cue a poor counselor ignores, exactly the
         # call the missed-risk flag exists for, would otherwise look less like a cue.
@@ -112,6 +117,17 @@ class Featurizer:
         # caller they taught a prior, not a cue: "the caller's first turn is a hello" pushed a cue told in
         # the first breath («Здравствуйте. Я режу руки») below the threshold.
         self.position_speakers = tuple(position_speakers)
+        # The previous turn only for the counselor's codes. For the caller it taught priors, not cues: the
+        # counselor's greeting precedes nearly every caller's first turn, so «Здравствуйте. Мне очень плохо,
+        # я больше не хочу жить» scored 0.54 after a greeting (0.88 without the block); held-out call-level
+        # AUC of risk_cue 0.959 → 0.975 without it (232 calls). A cue said in answer to a risk question
+        # needs no flag anyway: the question was asked.
+        self.context_speakers = tuple(context_speakers)
+        # The risk lexicon for the caller's cues only: on the counselor's side it made a reflection of a cue
+        # («ты режешь себя») look like a risk question, which hid missed-risk flags.
+        self.lexicon = Lexicon.load() if lexicon_weight else None
+        self.lexicon_weight = lexicon_weight
+        self.lexicon_speakers = tuple(lexicon_speakers)
         self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
                                     max_features=max_char, dtype=np.float32)
         self.word = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), min_df=2, sublinear_tf=True,
@@ -135,13 +151,22 @@ class Featurizer:
     def _views(self, examples: Sequence[Example]) -> tuple[list[str], list[str], list[str], list[str]]:
         norm = [self._norm(e.text) for e in examples]
         next_speakers = getattr(self, "next_speakers", (COUNSELOR, CALLER))  # before v1.2.0: both speakers
-        return (norm, [lemmas(t) for t in norm], [lemmas(asr_text(e.context)) for e in examples],
+        context_speakers = getattr(self, "context_speakers", (COUNSELOR, CALLER))  # before v1.3.0: both
+        return (norm, [lemmas(t) for t in norm],
+                [lemmas(asr_text(e.context)) if e.speaker in context_speakers else "" for e in examples],
                 [lemmas(asr_text(e.next_context)) if e.next_context and e.speaker in next_speakers else ""
                  for e in examples])
 
     def _positions(self, examples: Sequence[Example]) -> sp.csr_matrix:
         # Models pickled before v1.2.0 gave both speakers position features.
         return _position_features(examples, getattr(self, "position_speakers", (COUNSELOR, CALLER)))
+
+    def _lexicon(self, examples: Sequence[Example], norm: Sequence[str], lem: Sequence[str]) -> list[sp.csr_matrix]:
+        lexicon = getattr(self, "lexicon", None)  # models before v1.3.0 have none
+        if lexicon is None:
+            return []
+        speaker_rows = sp.diags([float(e.speaker in self.lexicon_speakers) for e in examples], format="csr")
+        return [speaker_rows @ lexicon.features(norm, lem) * self.lexicon_weight]
 
     def fit_transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
         norm, lem, ctx, nxt = self._views(examples)
@@ -151,7 +176,7 @@ class Featurizer:
             self.next = None
         if self.next is not None:
             blocks.append(self.next.fit_transform(nxt) * self.next_weight)
-        return sp.hstack([*blocks, self._positions(examples)], format="csr")
+        return sp.hstack([*blocks, *self._lexicon(examples, norm, lem), self._positions(examples)], format="csr")
 
     def transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
         norm, lem, ctx, nxt = self._views(examples)
@@ -159,7 +184,7 @@ class Featurizer:
                   self.context.transform(ctx) * self.context_weight]
         if getattr(self, "next", None) is not None:
             blocks.append(self.next.transform(nxt) * self.next_weight)
-        return sp.hstack([*blocks, self._positions(examples)], format="csr")
+        return sp.hstack([*blocks, *self._lexicon(examples, norm, lem), self._positions(examples)], format="csr")
 
 
 def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -320,12 +345,14 @@ class UtteranceModel:
         return codes, probs
 
     def apply_call_level(self, examples: Sequence[Example], codes: Sequence[frozenset[str]],
-                         probs: Sequence[Mapping[str, float]], review: bool = False) -> list[frozenset[str]]:
+                         probs: Sequence[Mapping[str, float]], review: bool = False,
+                         review_factor: float = 1.0) -> list[frozenset[str]]:
         """Segments of one call (same group, with a position) get the call-level decision for the
-        `call_level` codes: when the call's score reaches the call threshold (`review_threshold` for the
-        review codes), the code stays on the segments above the utterance threshold and, if none is, goes to
-        the most probable segment; otherwise no segment of the call carries it. Single utterances (no
-        position or no call id) keep their own decisions."""
+        `call_level` codes: when the call's score reaches the call threshold (for the review codes
+        `review_threshold` × `review_factor`, at most the decision threshold), the code stays on the segments
+        above the utterance threshold and, if none is, goes to the most probable segment; otherwise no
+        segment of the call carries it. Single utterances (no position or no call id) keep their own
+        decisions."""
         out = list(codes)
         calls: dict[str, list[int]] = {}
         for i, e in enumerate(examples):
@@ -338,7 +365,9 @@ class UtteranceModel:
                 if not pool:
                     continue
                 ps = [probs[i][code] for i in pool]
-                threshold = rule.get("review_threshold", rule["threshold"]) if review else rule["threshold"]
+                threshold = rule["threshold"]
+                if review:
+                    threshold = min(rule.get("review_threshold", threshold) * review_factor, threshold)
                 if call_score(ps, rule["k"]) >= threshold:
                     if not any(code in out[i] for i in pool):
                         best = pool[int(np.argmax(ps))]
@@ -354,22 +383,24 @@ class UtteranceModel:
         return out
 
     def review_codes(self, examples: Sequence[Example], codes: Sequence[frozenset[str]],
-                     probs: Sequence[Mapping[str, float]]) -> list[frozenset[str]]:
+                     probs: Sequence[Mapping[str, float]], review_factor: float = 1.0) -> list[frozenset[str]]:
         """The codes the critical flags are computed from: `codes` (from `predict`) with the call-level
-        codes decided at the recall-first `review_threshold`, and the flag-clearing codes only where the
-        model is sure of them (`review_thresholds`)."""
-        out = (self.apply_call_level(examples, codes, probs, review=True) if getattr(self, "call_level", None)
-               else list(codes))
+        codes decided at the recall-first `review_threshold` (× `review_factor`, the protocol's choice of
+        operating point), and the flag-clearing codes only where the model is sure of them
+        (`review_thresholds`)."""
+        out = (self.apply_call_level(examples, codes, probs, review=True, review_factor=review_factor)
+               if getattr(self, "call_level", None) else list(codes))
         for code, threshold in getattr(self, "review_thresholds", {}).items():
             out = [c - {code} if code in c and probs[i].get(code, 0.0) < threshold else c
                    for i, c in enumerate(out)]
         return out
 
-    def predict_call(self, call: Call) -> tuple[list[frozenset[str]], list[dict[str, float]], list[frozenset[str]]]:
+    def predict_call(self, call: Call, review_factor: float = 1.0
+                     ) -> tuple[list[frozenset[str]], list[dict[str, float]], list[frozenset[str]]]:
         """Codes, probabilities and review codes of every segment of a call."""
         examples = examples_from_call(call)
         codes, probs = self.predict(examples)
-        return codes, probs, self.review_codes(examples, codes, probs)
+        return codes, probs, self.review_codes(examples, codes, probs, review_factor)
 
 
 def call_score(probs: Sequence[float], k: int) -> float:

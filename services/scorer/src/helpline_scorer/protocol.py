@@ -29,6 +29,7 @@ class Protocol:
     criteria: tuple[Criterion, ...]
     bands: tuple[tuple[str, float], ...]  # (band, min_score), highest first
     source_yaml: str = field(repr=False, default="")
+    review_threshold_factor: float = 1.0  # the critical flags' operating point (v1.yaml says how)
 
     def band(self, score: float) -> str:
         for name, minimum in self.bands:
@@ -57,5 +58,8 @@ def load_protocol(path: Path | None = None) -> Protocol:
         criteria.append(Criterion(raw["id"], raw.get("description", ""), rule, int(raw["weight"]),
                                   raw.get("critical_flag")))
     bands = tuple(sorted(((b["band"], float(b["min_score"])) for b in data["bands"]), key=lambda b: -b[1]))
+    factor = float((data.get("flags") or {}).get("review_threshold_factor", 1.0))
+    if not factor > 0:
+        raise ValueError(f"flags.review_threshold_factor must be positive, not {factor}")
     return Protocol(str(data["version"]), dict(codes["counselor"]), dict(codes["caller"]), tuple(criteria),
-                    bands, text)
+                    bands, text, factor)

@@ -110,6 +110,32 @@ def bundled_model_file() -> Path | None:
     return path if path.is_file() else None
 
 
+def regressions_against(card: dict, current: dict, higher_is_better: dict[str, bool]) -> list[str]:
+    """The headline metrics on which the model of `card` is worse than the model of `current`.
+
+    Like with like only: the two cards' own figures when both were measured on the same corpus;
+    otherwise the candidate card's `comparison` against that very version (both models on the calls the
+    current one never saw, training.compare_on_unseen). Without either, the versions do not compare,
+    and that is reported as a regression (promote with force to override).
+    """
+    comparison = card.get("comparison") or {}
+    if card.get("corpus") == current.get("corpus"):
+        old, new = current.get("metrics", {}), card.get("metrics", {})
+    elif [comparison.get("against"), comparison.get("against_sha256")] == [current.get("version"),
+                                                                           current.get("sha256")]:
+        old, new = comparison["baseline"], comparison["candidate"]
+    else:
+        return [f"not comparable: {card.get('version')} was measured on another corpus than {current.get('version')} "
+                f"and its card has no comparison against it"]
+    out = []
+    for metric, higher in higher_is_better.items():
+        if metric not in old:
+            continue
+        if metric not in new or (new[metric] < old[metric] if higher else new[metric] > old[metric]):
+            out.append(f"{metric}: {old[metric]} -> {new.get(metric)}")
+    return out
+
+
 class ModelRegistry:
     """Scorer model versions in the object store."""
 
@@ -146,17 +172,13 @@ class ModelRegistry:
             return None
 
     def promote(self, version: str, higher_is_better: dict[str, bool], force: bool = False) -> dict:
-        """Make `version` the promoted one, unless a headline metric regresses against the current one."""
+        """Make `version` the promoted one, unless a headline metric regresses against the current one
+        (regressions_against says on which figures)."""
         card = self.card(version)
         current = self.promoted()
         regressions = []
         if current is not None and current["version"] != version:
-            old = self.card(current["version"]).get("metrics", {})
-            new = card.get("metrics", {})
-            for metric, higher in higher_is_better.items():
-                if metric in old and (metric not in new or
-                                      (new[metric] < old[metric] if higher else new[metric] > old[metric])):
-                    regressions.append(f"{metric}: {old[metric]} -> {new.get(metric)}")
+            regressions = regressions_against(card, self.card(current["version"]), higher_is_better)
         if regressions and not force:
             raise FailedPrecondition("not promoted; regressions: " + "; ".join(regressions))
         record = {"version": version, "sha256": card["sha256"],

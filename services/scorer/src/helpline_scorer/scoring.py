@@ -14,7 +14,7 @@ class Scorer:
         self.protocol = protocol
 
     def score(self, call: Call) -> CallResult:
-        codes, probs, review = self.loaded.model.predict_call(call)
+        codes, probs, review = self.loaded.model.predict_call(call, self.protocol.review_threshold_factor)
         return evaluate_call(self.protocol, call, codes, probs, self.loaded.version, review_codes=review)
 
 

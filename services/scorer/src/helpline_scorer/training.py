@@ -225,6 +225,34 @@ def tune_thresholds(model: UtteranceModel, protocol: Protocol, calls: Sequence[C
 
 # -- metrics ---------------------------------------------------------------------------------------
 
+REVIEW_FACTORS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
+
+
+class FlagCurve:
+    """Critical flags on held-out calls with the review thresholds × each factor (capped at the most
+    accurate thresholds): the operating points a protocol's `flags.review_threshold_factor` chooses from."""
+
+    def __init__(self, protocol: Protocol, factors: Sequence[float] = REVIEW_FACTORS):
+        self.protocol = protocol
+        self.counts = {f: [0, 0, 0] for f in factors}  # tp, fp, fn over (call, flag)
+
+    def add(self, model: UtteranceModel, call: CorpusCall, examples: Sequence[Example],
+            pred: Sequence[frozenset[str]], probs: Sequence[dict[str, float]]) -> None:
+        gold = set(evaluate_call(self.protocol, call.call, call.codes).critical)
+        for factor, counts in self.counts.items():
+            review = model.review_codes(examples, pred, probs, review_factor=factor)
+            flags = set(evaluate_call(self.protocol, call.call, pred, probs, review_codes=review).critical)
+            counts[0] += len(gold & flags)
+            counts[1] += len(flags - gold)
+            counts[2] += len(gold - flags)
+
+    def summary(self) -> list[dict]:
+        return [{"factor": f, "recall": round(tp / (tp + fn), 4) if tp + fn else None,
+                 "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+                 "true_positive": tp, "false_positive": fp, "false_negative": fn}
+                for f, (tp, fp, fn) in self.counts.items()]
+
+
 class Tally:
     """Accumulates held-out predictions and turns them into the card's metrics."""
 
@@ -237,6 +265,7 @@ class Tally:
         self.flags = [0, 0, 0]  # tp, fp, fn over (call, flag)
         self.calls = 0
         self.brier: dict[str, list[float]] = defaultdict(list)
+        self.flag_curve = FlagCurve(protocol)
 
     def add_codes(self, gold: Sequence[frozenset[str]], pred: Sequence[frozenset[str]],
                   probs: Sequence[dict[str, float]]) -> None:
@@ -294,20 +323,39 @@ class Tally:
                 "critical_flag_precision": round(tp / (tp + fp), 4) if tp + fp else None,
                 "critical_flags": {"true_positive": tp, "false_positive": fp, "false_negative": fn},
             }
+            if any(sum(c) for c in self.flag_curve.counts.values()):
+                out["flag_operating_points"] = self.flag_curve.summary()
         return out
+
+
+Prediction = tuple[list[frozenset[str]], list[dict[str, float]], list[frozenset[str]]]  # codes, probs, review
+
+
+def view_examples(call: CorpusCall, view: str, cfg: TrainConfig) -> list[Example]:
+    """A held-out call's examples on its clean or ASR-noised ('noised') text."""
+    return examples_from_call(call.call, None, call.author,
+                              call_texts(call, None if view == "clean" else EVAL_NOISE_KEY, cfg.noise_seed))
+
+
+def predict_examples(model: UtteranceModel, examples: Sequence[Example]) -> Prediction:
+    pred, probs = model.predict(examples)
+    return pred, probs, model.review_codes(examples, pred, probs)
 
 
 def evaluate_model(model: UtteranceModel, protocol: Protocol, calls: Sequence[CorpusCall],
                    utterances: Sequence[Utterance], cfg: TrainConfig, tallies: dict[str, Tally],
-                   details: list | None = None) -> None:
-    """Score held-out calls and utterances, clean and ASR-noised, into `tallies['clean'|'noised']`."""
+                   details: list | None = None, predictions: dict | None = None) -> None:
+    """Score held-out calls and utterances, clean and ASR-noised, into `tallies['clean'|'noised']`
+    (and each call's prediction into `predictions[(view, call_id)]` when given)."""
     for view in ("clean", "noised"):
         noise = None if view == "clean" else EVAL_NOISE_KEY
         for c in calls:
-            texts = call_texts(c, noise, cfg.noise_seed)
-            examples = examples_from_call(c.call, None, c.author, texts)
-            pred, probs = model.predict(examples)
-            info = tallies[view].add_call(c, pred, probs, model.review_codes(examples, pred, probs))
+            examples = view_examples(c, view, cfg)
+            prediction = predict_examples(model, examples)
+            info = tallies[view].add_call(c, *prediction)
+            tallies[view].flag_curve.add(model, c, examples, *prediction[:2])
+            if predictions is not None:
+                predictions[(view, c.call_id)] = prediction
             if details is not None and view == "clean":
                 details.append(info)
         if utterances:
@@ -318,8 +366,9 @@ def evaluate_model(model: UtteranceModel, protocol: Protocol, calls: Sequence[Co
             tallies[view].add_codes([u.codes for u in utterances], pred, probs)
 
 
-def cross_validate(protocol: Protocol, corpus: Corpus, cfg: TrainConfig) -> dict:
-    """Grouped k-fold by call (single utterances are spread over the folds at random)."""
+def cross_validate(protocol: Protocol, corpus: Corpus, cfg: TrainConfig, predictions: dict | None = None) -> dict:
+    """Grouped k-fold by call (single utterances are spread over the folds at random); every call's
+    out-of-fold prediction goes into `predictions` when given (compare_on_unseen reads them)."""
     tallies = {"clean": Tally(protocol), "noised": Tally(protocol)}
     calls, utts = corpus.calls, corpus.utterances
     n_folds = min(cfg.folds, len(calls))
@@ -333,7 +382,8 @@ def cross_validate(protocol: Protocol, corpus: Corpus, cfg: TrainConfig) -> dict
         model = fit(protocol, [c for c, f in zip(calls, call_folds, strict=True) if f != k],
                     [u for u, f in zip(utts, utt_folds, strict=True) if f != k], cfg)
         evaluate_model(model, protocol, [c for c, f in zip(calls, call_folds, strict=True) if f == k],
-                       [u for u, f in zip(utts, utt_folds, strict=True) if f == k], cfg, tallies, details)
+                       [u for u, f in zip(utts, utt_folds, strict=True) if f == k], cfg, tallies, details,
+                       predictions)
         log.info("cv fold done", extra={"fold": k, "seconds": round(time.monotonic() - t0, 1)})
     return {"folds": n_folds, "clean": tallies["clean"].summary(), "noised": tallies["noised"].summary(),
             "calls": details}
@@ -389,6 +439,32 @@ def headline_metrics(cv: dict, loao: dict | None) -> dict[str, float]:
     if loao and "all" in loao:
         metrics["loao_criterion_accuracy"] = loao["all"]["clean"].get("criterion_accuracy")
     return {k: float(v) for k, v in metrics.items() if v is not None}
+
+
+def compare_on_unseen(protocol: Protocol, corpus: Corpus, cfg: TrainConfig, predictions: dict,
+                      baseline: UtteranceModel, baseline_card: dict) -> dict | None:
+    """Candidate and baseline on the same calls: those of `corpus` the baseline was never trained on.
+
+    Two cards measured on different corpora do not compare (a harder corpus lowers every figure), so the
+    promotion gate reads this instead: the candidate's out-of-fold predictions (`predictions`, from
+    cross_validate) and the baseline's predictions on exactly the calls absent from the baseline's
+    training corpus (the call ids of its card's grouped CV). None when the baseline's card lists no calls
+    or every call was in its training.
+    """
+    seen = {c["call_id"] for c in baseline_card.get("evaluation", {}).get("grouped_cv_calls", [])}
+    unseen = [c for c in corpus.calls if c.call_id not in seen]
+    if not seen or not unseen:
+        return None
+    candidate = {"clean": Tally(protocol), "noised": Tally(protocol)}
+    base = {"clean": Tally(protocol), "noised": Tally(protocol)}
+    for view in ("clean", "noised"):
+        for c in unseen:
+            candidate[view].add_call(c, *predictions[(view, c.call_id)])
+            base[view].add_call(c, *predict_examples(baseline, view_examples(c, view, cfg)))
+    return {"against": baseline_card.get("version"), "against_sha256": baseline_card.get("sha256"),
+            "calls": len(unseen), "authors": sorted({c.author for c in unseen}),
+            "candidate": headline_metrics({v: t.summary() for v, t in candidate.items()}, None),
+            "baseline": headline_metrics({v: t.summary() for v, t in base.items()}, None)}
 
 
 def config_dict(cfg: TrainConfig) -> dict:
