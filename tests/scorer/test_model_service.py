@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -16,7 +17,8 @@ from helpline.scorer.v1 import scorer_pb2, scorer_service_pb2_grpc
 from helpline_common.errors import FailedPrecondition
 from helpline_common.storage import ObjectStore
 from helpline_scorer import registry, training
-from helpline_scorer.model import Example
+from helpline_scorer.criteria import evaluate_call
+from helpline_scorer.model import Example, examples_from_call
 from helpline_scorer.scoring import Scorer, to_json
 from helpline_scorer.service import create_server
 from helpline_scorer.settings import ScorerSettings
@@ -86,6 +88,19 @@ def test_scoring_a_call_gives_the_cli_shape(loaded, protocol):
     assert "risk_cue" in out["segments"][1]["codes"] and "greeting" in out["segments"][0]["codes"]
     assert set(out["measures"]) == {"counselor_talk_share", "reflection_to_question", "open_question_share",
                                     "longest_silence_s", "interruptions", "speech_rate_wpm"}
+
+
+def test_the_protocol_chooses_the_flags_operating_point(loaded, protocol):
+    data = transcript_dict()
+    data["segments"][6]["text"] = "Ну ты сам виноват."  # no risk question now: a missed risk assessment
+    call = call_from_json(data)
+    codes, probs, _ = loaded.model.predict_call(call)
+    examples = examples_from_call(call)
+    for factor in (1.0, 100.0):
+        scored = Scorer(loaded, dataclasses.replace(protocol, review_threshold_factor=factor)).score(call)
+        review = loaded.model.review_codes(examples, codes, probs, review_factor=factor)
+        assert scored.critical == evaluate_call(protocol, call, codes, probs, review_codes=review).critical
+    assert "missed_risk_assessment" in Scorer(loaded, protocol).score(call).critical
 
 
 def test_a_model_file_with_a_wrong_hash_is_refused(model_dir, tmp_path):
