@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from helpline_common.errors import InvalidArgument
 from helpline_scorer.asr_noise import noisy, word_error_rate
 from helpline_scorer.corpus import derive_timings
-from helpline_scorer.textnorm import asr_text, number_to_words
+from helpline_scorer.lexicon import Lexicon
+from helpline_scorer.model import Example, Featurizer
+from helpline_scorer.textnorm import asr_text, lemmas, number_to_words
 from helpline_scorer.transcript import call_from_json
 
 
@@ -86,3 +88,41 @@ def test_the_corpus_loads_with_timings(corpus):
     for c in corpus.calls[:5]:
         assert len(c.codes) == len(c.call.segments)
         assert all(s.end > s.start for s in c.call.segments)
+
+
+def _lexicon_rows(lexicon, texts):
+    norm = [asr_text(t) for t in texts]
+    return lexicon.features(norm, [lemmas(n) for n in norm]).toarray()
+
+
+def test_the_risk_lexicon_counts_categories_on_text_and_lemmas():
+    lexicon = Lexicon.load()
+    cats = list(lexicon.categories)
+    rows = _lexicon_rows(lexicon, ["Я режу руки.", "Отчим меня бьёт ремнём", "Я больше не хочу жить",
+                                   "Я из дома ушла и не вернусь", "У меня завтра контрольная"])
+    assert rows.shape == (5, lexicon.width)
+    assert rows[0, cats.index("self_harm")] > 0  # «режу» is lemmatised as «реж»
+    assert rows[1, cats.index("violence")] > 0
+    assert rows[2, cats.index("death")] > 0  # a negation inside the pattern itself
+    assert rows[3, cats.index("running_away")] > 0
+    assert not rows[4].any()
+
+
+def test_negation_words_count_a_negated_match_apart(tmp_path):
+    plain = Lexicon.load()
+    negating = Lexicon(plain.version, plain.categories, frozenset({"не", "никогда"}), 2)
+    violence = list(plain.categories).index("violence")
+    rows = _lexicon_rows(negating, ["батя не бьёт он просто кричит", "батя бьёт меня",
+                                    "он не бьёт но вчера ударил"])
+    assert negating.width == 2 * plain.width
+    assert rows[0, 2 * violence] == 0 and rows[0, 2 * violence + 1] > 0  # only negated
+    assert rows[1, 2 * violence] > 0 and rows[1, 2 * violence + 1] == 0
+    assert rows[2, 2 * violence] > 0  # one un-negated match is enough
+    assert _lexicon_rows(plain, ["батя не бьёт"])[0, violence] > 0  # without negation words: as before
+
+
+def test_a_featurizer_fits_examples_without_any_previous_turn():
+    examples = [Example("caller", t, context="") for t in ("мне плохо", "я режу руки", "всё хорошо")]
+    featurizer = Featurizer()  # the caller gets no previous turn: no context block at all
+    X = featurizer.fit_transform(examples)
+    assert featurizer.context is None and featurizer.transform(examples[:1]).shape == (1, X.shape[1])

@@ -36,7 +36,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
-from helpline_scorer.lexicon import Lexicon
+from helpline_scorer.lexicon import DEFAULT_LEXICON, Lexicon
 from helpline_scorer.textnorm import asr_text, lemmas
 from helpline_scorer.transcript import CALLER, COUNSELOR, Call
 
@@ -108,7 +108,7 @@ class Featurizer:
                  context_weight: float = 0.5, keep_questions: bool = False, next_weight: float = 0.5,
                  position_speakers: Sequence[str] = (COUNSELOR,), next_speakers: Sequence[str] = (COUNSELOR,),
                  context_speakers: Sequence[str] = (COUNSELOR,), lexicon_weight: float = 1.0,
-                 lexicon_speakers: Sequence[str] = (CALLER,)):
+                 lexicon_speakers: Sequence[str] = (CALLER,), lexicon: str = DEFAULT_LEXICON):
         # The next turn only for the counselor's codes: a caller's cue is judged on what the caller said
         # (and was asked), never on how the counselor reacted — a cue a poor counselor ignores, exactly the
         # call the missed-risk flag exists for, would otherwise look less like a cue.
@@ -125,7 +125,7 @@ class Featurizer:
         self.context_speakers = tuple(context_speakers)
         # The risk lexicon for the caller's cues only: on the counselor's side it made a reflection of a cue
         # («ты режешь себя») look like a risk question, which hid missed-risk flags.
-        self.lexicon = Lexicon.load() if lexicon_weight else None
+        self.lexicon = Lexicon.load(lexicon) if lexicon_weight else None
         self.lexicon_weight = lexicon_weight
         self.lexicon_speakers = tuple(lexicon_speakers)
         self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
@@ -170,21 +170,22 @@ class Featurizer:
 
     def fit_transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
         norm, lem, ctx, nxt = self._views(examples)
-        blocks = [self.char.fit_transform(norm), self.word.fit_transform(lem),
-                  self.context.fit_transform(ctx) * self.context_weight]
+        if not any(ctx):  # no previous turn for any example's speaker: no context block
+            self.context = None
         if not any(nxt):  # single utterances only: no next-turn block
             self.next = None
-        if self.next is not None:
-            blocks.append(self.next.fit_transform(nxt) * self.next_weight)
-        return sp.hstack([*blocks, *self._lexicon(examples, norm, lem), self._positions(examples)], format="csr")
+        return self._stack(examples, norm, lem, ctx, nxt, fit=True)
 
     def transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
-        norm, lem, ctx, nxt = self._views(examples)
-        blocks = [self.char.transform(norm), self.word.transform(lem),
-                  self.context.transform(ctx) * self.context_weight]
-        if getattr(self, "next", None) is not None:
-            blocks.append(self.next.transform(nxt) * self.next_weight)
-        return sp.hstack([*blocks, *self._lexicon(examples, norm, lem), self._positions(examples)], format="csr")
+        return self._stack(examples, *self._views(examples), fit=False)
+
+    def _stack(self, examples: Sequence[Example], norm: Sequence[str], lem: Sequence[str], ctx: Sequence[str],
+               nxt: Sequence[str], fit: bool) -> sp.csr_matrix:
+        blocks = [(self.char, norm, 1.0), (self.word, lem, 1.0), (self.context, ctx, self.context_weight),
+                  (getattr(self, "next", None), nxt, self.next_weight)]
+        text_blocks = [(vec.fit_transform(texts) if fit else vec.transform(texts)) * weight
+                       for vec, texts, weight in blocks if vec is not None]
+        return sp.hstack([*text_blocks, *self._lexicon(examples, norm, lem), self._positions(examples)], format="csr")
 
 
 def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
