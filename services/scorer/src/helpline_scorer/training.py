@@ -106,6 +106,10 @@ CALL_LEVEL_CODES = {"risk_cue": CALLER, "judgment": COUNSELOR}
 # Counselor codes that clear a critical flag, with the cue they answer: in the review view they count only
 # when the model is sure of them, so a doubtful risk question never hides a missed risk assessment.
 FLAG_CLEARING_CODES = {"risk_question": "risk_cue"}
+# ...and never below this: a question the model thinks more likely absent than asked clears nothing. (Set from
+# the training calls alone, the guard fell to 0.35 in v1.4.0, and a poor counselor's remark at 0.38 hid a
+# missed risk assessment on ASR-noised text.)
+CLEARING_FLOOR = 0.5
 
 
 def tune_call_level(model: UtteranceModel, views: Sequence[tuple[CorpusCall, Sequence[dict[str, float]]]],
@@ -160,7 +164,8 @@ def tune_review_thresholds(model: UtteranceModel, views: Sequence[tuple[CorpusCa
                            cfg: TrainConfig) -> None:
     """Per flag-clearing code: the review threshold above every out-of-fold probability of the code in the
     training calls where a false one would hide a flag — a cue and no risk question (clean and ASR-noised
-    views) — moved by `call_margin` towards 1 for calls never seen; never below the decision threshold.
+    views) — moved by `call_margin` towards 1 for calls never seen; never below the decision threshold
+    nor CLEARING_FLOOR.
     (Taken over all calls without the code instead, the same held-out flags were caught with 9 more false
     alarms per 95 flags.)"""
     model.review_thresholds = {}
@@ -172,7 +177,8 @@ def tune_review_thresholds(model: UtteranceModel, views: Sequence[tuple[CorpusCa
         if not highest:
             continue
         threshold = 1.0 - (1.0 - max(highest)) * cfg.call_margin
-        model.review_thresholds[code] = round(max(threshold, model.counselor.thresholds[code]), 5)
+        model.review_thresholds[code] = round(max(threshold, model.counselor.thresholds[code],
+                                                  CLEARING_FLOOR), 5)
 
 
 THRESHOLD_GRID = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65,
