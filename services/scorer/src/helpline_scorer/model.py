@@ -151,7 +151,7 @@ class Featurizer:
     def _views(self, examples: Sequence[Example]) -> tuple[list[str], list[str], list[str], list[str]]:
         norm = [self._norm(e.text) for e in examples]
         next_speakers = getattr(self, "next_speakers", (COUNSELOR, CALLER))  # before v1.2.0: both speakers
-        context_speakers = getattr(self, "context_speakers", (COUNSELOR, CALLER))  # before v1.3.0: both
+        context_speakers = getattr(self, "context_speakers", (COUNSELOR, CALLER))  # before v1.4.0: both
         return (norm, [lemmas(t) for t in norm],
                 [lemmas(asr_text(e.context)) if e.speaker in context_speakers else "" for e in examples],
                 [lemmas(asr_text(e.next_context)) if e.next_context and e.speaker in next_speakers else ""
@@ -162,7 +162,7 @@ class Featurizer:
         return _position_features(examples, getattr(self, "position_speakers", (COUNSELOR, CALLER)))
 
     def _lexicon(self, examples: Sequence[Example], norm: Sequence[str], lem: Sequence[str]) -> list[sp.csr_matrix]:
-        lexicon = getattr(self, "lexicon", None)  # models before v1.3.0 have none
+        lexicon = getattr(self, "lexicon", None)  # models before v1.4.0 have none
         if lexicon is None:
             return []
         speaker_rows = sp.diags([float(e.speaker in self.lexicon_speakers) for e in examples], format="csr")
