@@ -165,8 +165,13 @@ class Featurizer:
         lexicon = getattr(self, "lexicon", None)  # models before v1.4.0 have none
         if lexicon is None:
             return []
-        speaker_rows = sp.diags([float(e.speaker in self.lexicon_speakers) for e in examples], format="csr")
-        return [speaker_rows @ lexicon.features(norm, lem) * self.lexicon_weight]
+        # Matched only for the lexicon's speakers (regexes on every counselor segment would be wasted work);
+        # the other rows stay zero.
+        rows = [i for i, e in enumerate(examples) if e.speaker in self.lexicon_speakers]
+        block = sp.lil_matrix((len(examples), lexicon.width), dtype=np.float32)
+        if rows:
+            block[rows] = lexicon.features([norm[i] for i in rows], [lem[i] for i in rows]) * self.lexicon_weight
+        return [block.tocsr()]
 
     def fit_transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
         norm, lem, ctx, nxt = self._views(examples)
