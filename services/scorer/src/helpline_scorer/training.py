@@ -243,8 +243,8 @@ class FlagCurve:
         self.counts = {f: [0, 0, 0] for f in factors}  # tp, fp, fn over (call, flag)
 
     def add(self, model: UtteranceModel, call: CorpusCall, examples: Sequence[Example],
-            pred: Sequence[frozenset[str]], probs: Sequence[dict[str, float]]) -> None:
-        gold = set(evaluate_call(self.protocol, call.call, call.codes).critical)
+            pred: Sequence[frozenset[str]], probs: Sequence[dict[str, float]], gold: set[str]) -> None:
+        """`gold`: the call's critical flags from its gold codes."""
         for factor, counts in self.counts.items():
             review = model.review_codes(examples, pred, probs, review_factor=factor)
             flags = set(evaluate_call(self.protocol, call.call, pred, probs, review_codes=review).critical)
@@ -359,7 +359,7 @@ def evaluate_model(model: UtteranceModel, protocol: Protocol, calls: Sequence[Co
             examples = view_examples(c, view, cfg)
             prediction = predict_examples(model, examples)
             info = tallies[view].add_call(c, *prediction)
-            tallies[view].flag_curve.add(model, c, examples, *prediction[:2])
+            tallies[view].flag_curve.add(model, c, examples, *prediction[:2], set(info["gold_flags"]))
             if predictions is not None:
                 predictions[(view, c.call_id)] = prediction
             if details is not None and view == "clean":
