@@ -218,7 +218,7 @@ def test_flagged_calls_carry_offsets_and_no_text():
     assert [o.ToTimedelta().total_seconds() for o in missed.offsets] == [12.5]
     # The model has no text field, and nothing of the input text leaks anywhere into the report.
     fields = {f.name for f in report_pb2.FlaggedCall.DESCRIPTOR.fields}
-    assert fields == {"audit_id", "call_id", "region_code", "flag", "offsets", "score", "call_start"}
+    assert fields == {"audit_id", "call_id", "region_code", "flag", "offsets", "score", "call_start", "likely"}
     assert "виноват" not in reports.to_json(r)
     assert "виноват" not in report_html.render_region_html(r)
 
@@ -236,6 +236,22 @@ def test_failed_critical_criterion_without_flag_is_still_flagged_and_mapping_is_
     r = region_report(results, flag_criteria={"custom_flag": "closing"})
     assert [(f.call_id, f.flag) for f in r.flagged_calls] == [("f-2", "custom_flag")]
     assert r.flagged_calls[0].offsets[0].seconds == 300
+
+
+def test_likely_flags_come_first_and_possible_ones_are_marked():
+    """A flag whose criterion failed on the scorer's most probable reading is likely; one raised only by the
+    scorer's recall-first review (criterion met or not applicable) is possible, listed after the likely ones."""
+    results = [
+        call("p-1", 85.0, flags=["judgment"], criteria={"no_judgment": ("met", [7.0])}),  # starts first
+        call("l-22", 50.0, flags=["judgment"], criteria={"no_judgment": ("not_met", [30.0])}),
+        call("p-33", 80.0, flags=["missed_risk_assessment"], criteria={"risk_assessment": ("not_applicable", [4.0])}),
+    ]
+    r = region_report(results)
+    assert [(f.call_id, f.likely) for f in r.flagged_calls] == [("l-22", True), ("p-1", False), ("p-33", False)]
+    assert r.flagged_calls[1].offsets[0].seconds == 7  # the suspected moment, to listen to
+    page = report_html.render_region_html(r)
+    assert page.count(">вероятно<") == 1 and page.count(">возможно<") == 2
+    assert json.loads(reports.to_json(r))["flagged_calls"][0]["likely"] is True
 
 
 def test_counselors_only_when_asked():

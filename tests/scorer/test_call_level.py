@@ -82,3 +82,24 @@ def test_a_doubtful_risk_question_does_not_clear_a_missed_risk_flag():
     assert "risk_question" not in review[2] and "risk_cue" in review[1]
     probs[2] = {"risk_question": 0.85}  # a sure one clears it
     assert "risk_question" in m.review_codes(ex, codes, probs)[2]
+
+
+def test_the_card_tells_likely_flags_from_possible_ones():
+    """A flag the most probable reading also raises is likely; one only the review view raises is possible."""
+    from helpline_scorer.corpus import CorpusCall
+    from helpline_scorer.training import Tally
+
+    p = load_protocol()
+    c = call()
+    none = [frozenset({"greeting"}), frozenset(), frozenset({"risk_question"}), frozenset(), frozenset({"other"})]
+    gold = CorpusCall(c, tuple(none[:4]) + (frozenset({"judgment"}),), "a")  # a judgment at the end
+    probs = [{}] * len(none)
+    with_judgment = none[:4] + [frozenset({"judgment"})]
+    tally = Tally(p)
+    tally.add_call(gold, with_judgment, probs, with_judgment)  # likely and right
+    tally.add_call(gold, none, probs, with_judgment)  # possible and right
+    tally.add_call(CorpusCall(c, tuple(none), "a"), none, probs, with_judgment)  # possible and wrong
+    s = tally.summary()
+    assert s["critical_flags"] == {"true_positive": 2, "false_positive": 1, "false_negative": 0}
+    assert s["likely_flags"] == {"true_positive": 1, "false_positive": 0, "false_negative": 1}
+    assert (s["likely_flag_precision"], s["likely_flag_recall"]) == (1.0, 0.5)

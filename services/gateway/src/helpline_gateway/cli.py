@@ -312,10 +312,11 @@ def register(app: typer.Typer) -> None:
             raise fail(exc) from None
         finally:
             conn.close()
-        table = Table("audit", "call", "flag", "score", "listen at (s)")
+        table = Table("audit", "call", "flag", "certainty", "score", "listen at (s)")
         for c in calls:
             offsets = ", ".join(f"{o.ToTimedelta().total_seconds():.1f}" for o in c.offsets)
-            table.add_row(c.audit_id, c.call_id, c.flag, f"{c.score:.1f}", offsets)
+            table.add_row(c.audit_id, c.call_id, c.flag, "likely" if c.likely else "possible", f"{c.score:.1f}",
+                          offsets)
         Console().print(table)
 
     review_app = typer.Typer(help="Supervisors' reviews of calls.", no_args_is_help=True)

@@ -283,7 +283,10 @@ def _timestamp(t: dt.datetime) -> Timestamp:
 
 
 def _flagged(calls: Iterable[_Call], flag_criteria: Mapping[str, str]) -> list[report_pb2.FlaggedCall]:
-    """One entry per (call, flag): the call's critical flags plus any failed critical criterion lacking its flag."""
+    """One entry per (call, flag): the call's critical flags plus any failed critical criterion lacking its flag.
+
+    Likely flags (their criterion failed on the scorer's most probable reading) come first, then the possible
+    ones (raised by the scorer's recall-first review only); each group by call start."""
     out: list[tuple[tuple, report_pb2.FlaggedCall]] = []
     for c in calls:
         flags = list(c.flags)
@@ -298,11 +301,12 @@ def _flagged(calls: Iterable[_Call], flag_criteria: Mapping[str, str]) -> list[r
                 flag=flag,
                 offsets=[_duration(o) for o in sorted(c.offsets.get(flag_criteria.get(flag, ""), ()))],
                 score=c.score,
+                likely=c.outcomes.get(flag_criteria.get(flag, "")) == "not_met",
             )
             if c.call_start is not None:
                 fc.call_start.CopyFrom(_timestamp(c.call_start))
             start = c.call_start.timestamp() if c.call_start is not None else math.inf
-            out.append(((start, c.call_id, flag), fc))
+            out.append(((not fc.likely, start, c.call_id, flag), fc))
     return [fc for _, fc in sorted(out, key=lambda pair: pair[0])]
 
 

@@ -85,7 +85,7 @@ def render_markdown(card: dict) -> str:
             lines.append(f"| {cid} | {_f(acc)} | {_f(cv['noised']['per_criterion_accuracy'].get(cid))} |")
         lines += ["", "| call level | clean | noised |", "|---|---|---|"]
         for k in ("criterion_accuracy", "score_mae", "band_accuracy", "critical_flag_recall",
-                  "critical_flag_precision", "code_macro_f1"):
+                  "critical_flag_precision", "likely_flag_recall", "likely_flag_precision", "code_macro_f1"):
             lines.append(f"| {k} | {_f(cv['clean'].get(k))} | {_f(cv['noised'].get(k))} |")
         flags = cv["clean"].get("critical_flags")
         if flags:
@@ -94,7 +94,9 @@ def render_markdown(card: dict) -> str:
                           "every training call carrying them (out-of-fold, clean and ASR-noised, times a margin), "
                           "and a risk question clears a missed-risk flag only when the model is surer of it than "
                           "of any false one in the training calls with a cue; the precision above is what that recall "
-                          "costs. Criteria, score and band use the most accurate thresholds."]
+                          "costs. Criteria, score and band use the most accurate thresholds. The `likely` flags "
+                          "are those whose critical criterion also fails on that most probable reading: the gateway's "
+                          "review list shows them first, and the others as possible (listen to check)."]
         points = cv["clean"].get("flag_operating_points")
         if points:
             noised = {p["factor"]: p for p in cv["noised"].get("flag_operating_points", [])}

@@ -19,7 +19,7 @@ from sklearn.model_selection import GroupKFold
 
 from helpline_scorer.asr_noise import noisy
 from helpline_scorer.corpus import Corpus, CorpusCall, Utterance
-from helpline_scorer.criteria import evaluate_call
+from helpline_scorer.criteria import critical_flags, evaluate_call
 from helpline_scorer.model import SAFETY_CODES, Example, Featurizer, UtteranceModel, call_score, examples_from_call
 from helpline_scorer.protocol import Protocol
 from helpline_scorer.transcript import CALLER, COUNSELOR
@@ -269,6 +269,9 @@ class Tally:
         self.scores: list[tuple[float, float]] = []
         self.bands: list[tuple[str, str]] = []
         self.flags = [0, 0, 0]  # tp, fp, fn over (call, flag)
+        # The flags whose critical criterion fails on the most probable reading (the "likely" ones of a
+        # supervisor's review list); the others come from the recall-first review view only.
+        self.likely_flags = [0, 0, 0]
         self.calls = 0
         self.brier: dict[str, list[float]] = defaultdict(list)
         self.flag_curve = FlagCurve(protocol)
@@ -299,10 +302,14 @@ class Tally:
         self.flags[0] += len(g & p)
         self.flags[1] += len(p - g)
         self.flags[2] += len(g - p)
+        likely = set(critical_flags(pred_result.criteria))
+        self.likely_flags[0] += len(g & likely)
+        self.likely_flags[1] += len(likely - g)
+        self.likely_flags[2] += len(g - likely)
         self.calls += 1
         return {"call_id": call.call_id, "gold_score": gold_result.score, "score": pred_result.score,
                 "gold_band": gold_result.band, "band": pred_result.band,
-                "gold_flags": sorted(g), "flags": sorted(p),
+                "gold_flags": sorted(g), "flags": sorted(p), "likely_flags": sorted(likely),
                 "criteria_wrong": sorted(c for c in gold_o if gold_o[c] != pred_o[c])}
 
     def summary(self) -> dict:
@@ -318,20 +325,25 @@ class Tally:
         if self.calls:
             correct = sum(v[0] for v in self.criteria.values())
             total = sum(v[1] for v in self.criteria.values())
-            tp, fp, fn = self.flags
             out |= {
                 "calls": self.calls,
                 "criterion_accuracy": round(correct / total, 4),
                 "per_criterion_accuracy": {c: round(v[0] / v[1], 3) for c, v in self.criteria.items()},
                 "score_mae": round(float(np.mean([abs(a - b) for a, b in self.scores])), 2),
                 "band_accuracy": round(float(np.mean([a == b for a, b in self.bands])), 4),
-                "critical_flag_recall": round(tp / (tp + fn), 4) if tp + fn else None,
-                "critical_flag_precision": round(tp / (tp + fp), 4) if tp + fp else None,
-                "critical_flags": {"true_positive": tp, "false_positive": fp, "false_negative": fn},
+                **_flag_metrics("critical", *self.flags),
+                **_flag_metrics("likely", *self.likely_flags),
             }
             if any(sum(c) for c in self.flag_curve.counts.values()):
                 out["flag_operating_points"] = self.flag_curve.summary()
         return out
+
+
+def _flag_metrics(name: str, tp: int, fp: int, fn: int) -> dict:
+    """Recall and precision over (call, flag) pairs, e.g. `critical_flag_recall`, and the counts."""
+    return {f"{name}_flag_recall": round(tp / (tp + fn), 4) if tp + fn else None,
+            f"{name}_flag_precision": round(tp / (tp + fp), 4) if tp + fp else None,
+            f"{name}_flags": {"true_positive": tp, "false_positive": fp, "false_negative": fn}}
 
 
 Prediction = tuple[list[frozenset[str]], list[dict[str, float]], list[frozenset[str]]]  # codes, probs, review
