@@ -296,3 +296,19 @@ def test_without_a_promoted_model_the_bundled_default_serves(store_settings):
         info = stub.GetModelInfo(scorer_pb2.GetModelInfoRequest(), timeout=5).model
         assert info.version == card["version"] and info.sha256 == card["sha256"]
         assert info.protocol_version == "1.0.0" and "criterion_accuracy" in info.metrics
+
+
+def test_evaluation_fits_folds_in_parallel_with_the_same_results(protocol, corpus):
+    """cross_validate and leave_one_author_out give the same figures with two processes as with one."""
+    from helpline_scorer.corpus import Corpus
+
+    authors = sorted({c.author for c in corpus.calls})[:2]
+    small = Corpus([c for a in authors for c in [c for c in corpus.calls if c.author == a][:6]],
+                   [u for a in authors for u in [u for u in corpus.utterances if u.author == a][:50]])
+    cfg = training.TrainConfig(folds=2, inner_folds=2, noisy_copies=0)  # small and fast: the same code paths
+    one = training.cross_validate(protocol, small, cfg, jobs=1)
+    two = training.cross_validate(protocol, small, cfg, jobs=2)
+    assert one["clean"]["calls"] == 12 and one == two
+    by_author = training.leave_one_author_out(protocol, small, cfg, jobs=2)
+    assert set(by_author) == {*authors, "all"}
+    assert by_author == training.leave_one_author_out(protocol, small, cfg, jobs=1)

@@ -4,6 +4,7 @@ annomi|calibrate`."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import typer
 scorer_app = typer.Typer(help="Train, evaluate, version and calibrate the scorer model.", no_args_is_help=True)
 
 CORPUS_OPT = typer.Option(None, help="corpus directory (default: services/scorer/data/corpus)")
+JOBS_OPT = typer.Option(os.cpu_count() or 1, min=1, help="evaluation models fitted at once (one per core)")
 
 
 def _logging() -> None:
@@ -95,7 +97,8 @@ def train(corpus: Path = CORPUS_OPT,
           evaluate: bool = typer.Option(True, help="run grouped CV and leave-one-author-out for the card"),
           annomi_report: Path = typer.Option(None, help="an AnnoMI report JSON to include in the card"),
           publish: bool = typer.Option(False, help="upload the version to the object store"),
-          promote: bool = typer.Option(False, help="promote it, unless a headline metric regresses")) -> None:
+          promote: bool = typer.Option(False, help="promote it, unless a headline metric regresses"),
+          jobs: int = JOBS_OPT) -> None:
     """Train on the whole corpus (after evaluating on held-out calls) and save a versioned model."""
     from helpline_scorer import registry, training
     from helpline_scorer.card import build_card, render_markdown
@@ -111,12 +114,12 @@ def train(corpus: Path = CORPUS_OPT,
     if evaluate:
         typer.echo(f"cross-validating on {len(data.calls)} calls ...", err=True)
         predictions: dict = {}
-        cv = training.cross_validate(protocol, data, cfg, predictions)
+        cv = training.cross_validate(protocol, data, cfg, predictions, jobs=jobs)
         baseline = _baseline()
         if baseline is not None:
             comparison = training.compare_on_unseen(protocol, data, cfg, predictions, baseline.model, baseline.card)
         typer.echo("leave-one-author-out ...", err=True)
-        loao = training.leave_one_author_out(protocol, data, cfg)
+        loao = training.leave_one_author_out(protocol, data, cfg, jobs=jobs)
     model = training.fit(protocol, data.calls, data.utterances, cfg)
     metrics = training.headline_metrics(cv, loao) if cv else {}
     annomi = json.loads(annomi_report.read_text()) if annomi_report and annomi_report.is_file() else None
@@ -135,7 +138,8 @@ def train(corpus: Path = CORPUS_OPT,
 @scorer_app.command()
 def evaluate(corpus: Path = CORPUS_OPT,
              out: Path = typer.Option(None, help="write the evaluation (card JSON without a model) here"),
-             loao: bool = typer.Option(True, help="also leave one author out")) -> None:
+             loao: bool = typer.Option(True, help="also leave one author out"),
+             jobs: int = JOBS_OPT) -> None:
     """Grouped CV by call (clean and ASR-noised) and leave-one-author-out; print the headline figures."""
     from helpline_scorer import training
     from helpline_scorer.card import build_card, render_markdown
@@ -146,8 +150,8 @@ def evaluate(corpus: Path = CORPUS_OPT,
     protocol = load_protocol()
     data = load_corpus(corpus, protocol)
     cfg = training.TrainConfig()
-    cv = training.cross_validate(protocol, data, cfg)
-    by_author = training.leave_one_author_out(protocol, data, cfg) if loao else None
+    cv = training.cross_validate(protocol, data, cfg, jobs=jobs)
+    by_author = training.leave_one_author_out(protocol, data, cfg, jobs=jobs) if loao else None
     metrics = training.headline_metrics(cv, by_author)
     card = build_card("evaluation", protocol.version, None, data.stats(), training.config_dict(cfg), cv,
                       by_author, metrics)

@@ -9,9 +9,11 @@ of the card is computed on text (and calls) the fitted model never saw.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -100,6 +102,27 @@ def fit(protocol: Protocol, calls: Sequence[CorpusCall], utterances: Sequence[Ut
             tune_review_thresholds(model, views, cfg)
     model.drop_training_state()
     return model
+
+
+Split = tuple[Sequence[CorpusCall], Sequence[Utterance]]  # the calls and single utterances to train on
+
+
+def _fit_split(job: tuple[Protocol, Split, TrainConfig]) -> UtteranceModel:
+    protocol, (calls, utterances), cfg = job
+    return fit(protocol, calls, utterances, cfg)
+
+
+def fit_each(protocol: Protocol, splits: Sequence[Split], cfg: TrainConfig, jobs: int = 1) -> Iterator[UtteranceModel]:
+    """One model per split, yielded in order; with `jobs` > 1, that many processes fit at once (a fit is
+    single-threaded liblinear, so one process per core roughly divides the evaluation time by the cores)."""
+    if jobs <= 1 or len(splits) <= 1:
+        for calls, utterances in splits:
+            yield fit(protocol, calls, utterances, cfg)
+        return
+    # spawn, not fork: the calling process may hold gRPC or logging threads that fork would copy mid-state
+    with ProcessPoolExecutor(max_workers=min(jobs, len(splits)),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from pool.map(_fit_split, [(protocol, split, cfg) for split in splits])
 
 
 CALL_LEVEL_CODES = {"risk_cue": CALLER, "judgment": COUNSELOR}
@@ -384,9 +407,11 @@ def evaluate_model(model: UtteranceModel, protocol: Protocol, calls: Sequence[Co
             tallies[view].add_codes([u.codes for u in utterances], pred, probs)
 
 
-def cross_validate(protocol: Protocol, corpus: Corpus, cfg: TrainConfig, predictions: dict | None = None) -> dict:
+def cross_validate(protocol: Protocol, corpus: Corpus, cfg: TrainConfig, predictions: dict | None = None,
+                   jobs: int = 1) -> dict:
     """Grouped k-fold by call (single utterances are spread over the folds at random); every call's
-    out-of-fold prediction goes into `predictions` when given (compare_on_unseen reads them)."""
+    out-of-fold prediction goes into `predictions` when given (compare_on_unseen reads them). `jobs`:
+    folds fitted at once (fit_each)."""
     tallies = {"clean": Tally(protocol), "noised": Tally(protocol)}
     calls, utts = corpus.calls, corpus.utterances
     n_folds = min(cfg.folds, len(calls))
@@ -395,29 +420,30 @@ def cross_validate(protocol: Protocol, corpus: Corpus, cfg: TrainConfig, predict
         call_folds[test] = k
     utt_folds = np.random.default_rng(cfg.seed).integers(0, n_folds, len(utts))
     details: list = []
-    for k in range(n_folds):
-        t0 = time.monotonic()
-        model = fit(protocol, [c for c, f in zip(calls, call_folds, strict=True) if f != k],
-                    [u for u, f in zip(utts, utt_folds, strict=True) if f != k], cfg)
+    splits = [([c for c, f in zip(calls, call_folds, strict=True) if f != k],
+               [u for u, f in zip(utts, utt_folds, strict=True) if f != k]) for k in range(n_folds)]
+    t0 = time.monotonic()
+    for k, model in enumerate(fit_each(protocol, splits, cfg, jobs)):
         evaluate_model(model, protocol, [c for c, f in zip(calls, call_folds, strict=True) if f == k],
                        [u for u, f in zip(utts, utt_folds, strict=True) if f == k], cfg, tallies, details,
                        predictions)
-        log.info("cv fold done", extra={"fold": k, "seconds": round(time.monotonic() - t0, 1)})
+        log.info("cv fold done", extra={"fold": k, "elapsed_s": round(time.monotonic() - t0, 1)})
     return {"folds": n_folds, "clean": tallies["clean"].summary(), "noised": tallies["noised"].summary(),
             "calls": details}
 
 
-def leave_one_author_out(protocol: Protocol, corpus: Corpus, cfg: TrainConfig) -> dict:
-    """Train on every other author's calls and utterances, test on one author's: unseen voices."""
+def leave_one_author_out(protocol: Protocol, corpus: Corpus, cfg: TrainConfig, jobs: int = 1) -> dict:
+    """Train on every other author's calls and utterances, test on one author's: unseen voices. `jobs`:
+    authors' models fitted at once (fit_each)."""
     authors = sorted({c.author for c in corpus.calls})
     out: dict = {}
     overall = {"clean": Tally(protocol), "noised": Tally(protocol)}
     if len(authors) < 2:
         return {"note": "fewer than two authors"}
-    for author in authors:
+    splits = [([c for c in corpus.calls if c.author != author], [u for u in corpus.utterances if u.author != author])
+              for author in authors]
+    for author, model in zip(authors, fit_each(protocol, splits, cfg, jobs), strict=True):
         tallies = {"clean": Tally(protocol), "noised": Tally(protocol)}
-        model = fit(protocol, [c for c in corpus.calls if c.author != author],
-                    [u for u in corpus.utterances if u.author != author], cfg)
         held_calls = [c for c in corpus.calls if c.author == author]
         held_utts = [u for u in corpus.utterances if u.author == author]
         evaluate_model(model, protocol, held_calls, held_utts, cfg, tallies)
