@@ -234,7 +234,8 @@ def test_the_comparison_scores_both_models_on_the_calls_the_baseline_never_saw(l
     assert out["against"] == "v-old" and out["against_sha256"] == loaded.sha256
     assert out["candidate"] == out["baseline"]  # the same model on the same calls
     assert 0.5 < out["candidate"]["criterion_accuracy"] <= 1.0
-    assert {"critical_flag_recall", "criterion_accuracy_noised", "score_mae"} <= set(out["candidate"])
+    assert {"critical_flag_recall", "criterion_accuracy_noised", "score_mae",
+            "likely_flag_precision"} <= set(out["candidate"])
     no_calls_listed = {"version": "v-x", "evaluation": {}}
     assert training.compare_on_unseen(protocol, corpus, cfg, predictions, loaded.model, no_calls_listed) is None
 

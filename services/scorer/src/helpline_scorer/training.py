@@ -485,6 +485,9 @@ def headline_metrics(cv: dict, loao: dict | None) -> dict[str, float]:
         "critical_flag_recall": clean.get("critical_flag_recall"),
         "critical_flag_precision": clean.get("critical_flag_precision"),
         "critical_flag_recall_noised": noised.get("critical_flag_recall"),
+        # the likely tier of the review list (Tally): reported beside the flags, not a promotion gate
+        "likely_flag_recall": clean.get("likely_flag_recall"),
+        "likely_flag_precision": clean.get("likely_flag_precision"),
         "code_macro_f1": clean.get("code_macro_f1"),
         "code_macro_f1_noised": noised.get("code_macro_f1"),
     }
