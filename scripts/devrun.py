@@ -29,6 +29,7 @@ from scripts import demo_audio
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
 SERVICES = ("transcriber", "scorer", "gateway")
+CLI_ENV = VAR / "run" / "cli.env"  # with --keep-running: the CLI's address and tokens for this stack
 
 
 def say(message: str) -> None:
@@ -84,10 +85,15 @@ class Stack:
             prefix = f"HELPLINE_{name.upper()}_"
             self.env[prefix + "PORT"] = str(self.ports[name])
             self.env[prefix + "METRICS_PORT"] = str(devstore.free_port())
+            # a developer's machine: nothing listens beyond it
+            self.env[prefix + "HOST"] = self.env[prefix + "METRICS_HOST"] = "127.0.0.1"
         for name in SERVICES:
             log = open(VAR / "logs" / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+            # Own session: a Ctrl-C in the terminal reaches this script only, which stops each service with
+            # SIGTERM (their graceful shutdown), instead of interrupting them mid-request.
             self.procs[name] = subprocess.Popen([sys.executable, "-m", f"helpline_{name}"], env=self.env,
-                                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                                start_new_session=True)
         for name in SERVICES:
             wait_serving(self.ports[name], self.procs[name], name)
             say(f"{name:<11} serving on 127.0.0.1:{self.ports[name]} "
@@ -95,6 +101,21 @@ class Stack:
 
     def token(self, role: Role, *regions: str, subject: str) -> str:
         return issue_token(self.env["HELPLINE_GATEWAY_TOKEN_SIGNING_KEY"], subject, role, regions)
+
+    def write_cli_env(self, path: Path) -> None:
+        """A shell file (owner-only: it holds tokens) that points the CLI at this stack, with a token per role."""
+        tokens = {
+            "SUPERVISOR_77_TOKEN": self.token(Role.SUPERVISOR, "77", subject="supervisor-77"),
+            "REVIEWER_TOKEN": self.token(Role.REVIEWER, subject="reviewer"),
+            "ADMIN_TOKEN": self.token(Role.ADMIN, subject="admin"),
+        }
+        lines = [f"export HELPLINE_GATEWAY_ADDRESS={self.env['HELPLINE_GATEWAY_ADDRESS']}",
+                 *(f"export {name}={value}" for name, value in tokens.items()),
+                 'export HELPLINE_TOKEN="$SUPERVISOR_77_TOKEN"', f'export PATH="{ROOT / ".venv" / "bin"}:$PATH"']
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text("\n".join(lines) + "\n")
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -108,6 +129,7 @@ class Stack:
                 proc.kill()
         if self.store is not None:
             devstore.stop_pid(self.store.pid)
+        CLI_ENV.unlink(missing_ok=True)  # its tokens die with this stack's signing key
         say("stopped the services and the object store")
 
 
@@ -198,7 +220,12 @@ def audit_and_report(stack: Stack, day: dt.date) -> None:
     say(f"         {reports_dir / f'cross-region-{day}.html'} (Fund reviewer, all regions)")
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM (e.g. `kill`, or make's process group) stops the stack like Ctrl-C
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep-running", action="store_true", help="keep the stack up after the job")
     args = parser.parse_args()
@@ -213,8 +240,13 @@ def main() -> None:
         stack.start(model_dir)
         run_job(stack)
         if args.keep_running:
-            say("the stack is up; Ctrl-C stops it")
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            stack.write_cli_env(CLI_ENV)
+            say(f"the stack is up; Ctrl-C stops it. For the CLI: source {CLI_ENV.relative_to(ROOT)} "
+                "(gateway address, tokens of a region-77 supervisor, a reviewer and an admin; "
+                "HELPLINE_TOKEN is the supervisor's), then e.g. helpline-qa flags list --region 77 --from "
+                f"{(dt.date.today() - dt.timedelta(days=30)).isoformat()}")
+            while True:
+                signal.pause()
     except KeyboardInterrupt:
         say("interrupted")
     finally:

@@ -51,6 +51,9 @@ def test_supervisor_requests_and_lists_an_audit(gateway_env):
 
 
 def test_tokens_issue_refuses_a_short_key(monkeypatch):
+    monkeypatch.delenv("HELPLINE_GATEWAY_TOKEN_SIGNING_KEY", raising=False)
+    result = runner.invoke(cli.app, ["tokens", "issue", "--role", "reviewer", "--subject", "fund-1"])
+    assert result.exit_code == 2 and "HELPLINE_GATEWAY_TOKEN_SIGNING_KEY is not set" in result.output
     monkeypatch.setenv("HELPLINE_GATEWAY_TOKEN_SIGNING_KEY", "short")
     result = runner.invoke(cli.app, ["tokens", "issue", "--role", "reviewer", "--subject", "fund-1"])
     assert result.exit_code == 2

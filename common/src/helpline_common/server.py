@@ -69,7 +69,7 @@ class GrpcService:
     def start(self) -> None:
         self.server.start()
         if self.settings.metrics_port >= 0 and self.metrics_port is None:
-            self.metrics_port = serve_metrics(self.settings.metrics_port)
+            self.metrics_port = serve_metrics(self.settings.metrics_port, self.settings.metrics_host)
         log.info("listening", extra={"port": self.port, "metrics_port": self.metrics_port,
                                      "tls": self.settings.tls_cert_file is not None})
 

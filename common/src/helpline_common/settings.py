@@ -37,6 +37,7 @@ class ServerSettings(BaseSettings):
     host: str = "[::]"
     port: int = Field(default=0, ge=0, le=65535)
     metrics_port: int = Field(default=-1, ge=-1, le=65535)  # -1 = no metrics endpoint
+    metrics_host: str = "0.0.0.0"  # Prometheus scrapes the pod's address; 127.0.0.1 on a developer's machine
     # As many threads as admitted RPCs, so health checks never queue behind long streams; CPU-heavy work
     # is bounded separately by each service (e.g. the transcriber's decoding slots).
     workers: int = Field(default=32, ge=1, le=256)

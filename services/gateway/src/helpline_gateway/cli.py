@@ -134,6 +134,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print a signed token (signing key from HELPLINE_GATEWAY_TOKEN_SIGNING_KEY)."""
         key = os.environ.get("HELPLINE_GATEWAY_TOKEN_SIGNING_KEY", "")
+        if not key:
+            console.print("[red]HELPLINE_GATEWAY_TOKEN_SIGNING_KEY is not set: the gateway's signing key is needed "
+                          "to issue a token it accepts[/red]")
+            raise typer.Exit(2)
         try:
             print(issue_token(key, subject, role, region, dt.timedelta(hours=hours)))
         except (HelplineError, ValueError) as exc:
