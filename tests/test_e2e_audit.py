@@ -130,6 +130,10 @@ def test_full_audit_report_and_reuse(services, calls, store_settings):
                                                            format=report_pb2.REPORT_FORMAT_HTML),
                               metadata=supervisor, timeout=60).content.decode()
         assert "<svg" in html and "Средний балл" in html
+        # the report names the models, and says the Korean test model's transcripts mean nothing here
+        speech = [m for m in report["models"] if m["kind"] == "speech"]
+        assert speech == [{"kind": "speech", "name": one.transcript.model.name, "lang": "ko", "calls": len(calls)}]
+        assert "не для русского языка (ko)" in html
         assert len(store.list_keys("access-log/")) >= 3  # transcript, score, two report reads
 
         # A second audit of the same calls reuses transcripts and scores: nothing new is stored.

@@ -535,3 +535,21 @@ def test_cross_region_refuses_a_call_in_two_regions():
     results = {"77": [call("same", 50.0, region="77")], "78": [call("same", 60.0, region="78")]}
     with pytest.raises(ValueError, match="twice"):
         reports.build_cross_region_report(NOV, results, eligible_by_region={}, sampled_by_region={})
+
+
+def test_reports_name_their_models_and_warn_when_speech_was_not_russian():
+    ru = {"name": "vosk-model-small-ru-0.22", "lang": "ru"}
+    results = [call("s-1", 80.0, speech_model=ru), call("s-2", 70.0, speech_model=ru),
+               call("s-3", 60.0, speech_model={"name": "model", "lang": "ko"}),
+               call("s-4", 50.0)]  # recorded before results named their speech model
+    r = region_report(results)
+    got = {(m.kind, m.name, m.lang): m.calls for m in r.models}
+    assert got == {("speech", "vosk-model-small-ru-0.22", "ru"): 2, ("speech", "model", "ko"): 1,
+                   ("speech", "unknown", ""): 1, ("scorer", "v3", ""): 4}
+    page = report_html.render_region_html(r)
+    assert "не для русского языка (ko)" in page and "vosk-model-small-ru-0.22 (ru) — 2 зв." in page
+    russian_only = region_report(results[:2])
+    assert "не для русского" not in report_html.render_region_html(russian_only)
+    x = reports.build_cross_region_report(NOV, {"77": results}, eligible_by_region={}, sampled_by_region={})
+    assert {m.name for m in x.national.models} >= {"model", "v3"}
+    assert "не для русского языка (ko)" in report_html.render_cross_region_html(x)

@@ -319,13 +319,15 @@ class AuditEngine:
         return sample
 
     def _model_identities(self) -> dict[str, str]:
-        """Which speech and scorer models will do the work: part of the key of reusable results."""
+        """Which speech and scorer models will do the work: "speech" and "scorer" are part of the key of reusable
+    results; the speech model's name and language go into each result for the reports."""
         try:
             speech = self.transcriber.call("GetModelInfo", transcriber_pb2.GetModelInfoRequest(), timeout=10).model
             scorer = self.scorer.call("GetModelInfo", scorer_pb2.GetModelInfoRequest(), timeout=10).model
         except grpc.RpcError as exc:
             raise Unavailable(f"transcriber or scorer unavailable: {exc.code().name}") from None
-        return {"speech": speech.sha256 or speech.name, "scorer": scorer.version or "unversioned"}
+        return {"speech": speech.sha256 or speech.name, "scorer": scorer.version or "unversioned",
+                "speech_name": speech.name, "speech_lang": speech.lang}
 
     @staticmethod
     def _update_progress(audit: audit_pb2.Audit, states: dict[str, dict], started: float, todo: int) -> None:
@@ -353,7 +355,8 @@ class AuditEngine:
         while True:
             try:
                 score = self._transcribe_and_score(c, models)
-                result = result_record(audit_id, c, score)
+                result = result_record(audit_id, c, score, {"name": models["speech_name"],
+                                                            "lang": models["speech_lang"]})
             except KeyError:
                 state.update(state="failed", failure_reason="the scorer returned an incomplete score")
             except CallFailed as exc:
@@ -405,8 +408,10 @@ class AuditEngine:
             raise CallFailed(f"{exc.code.name}: {exc}", exc.code in RETRYABLE) from None
 
 
-def result_record(audit_id: str, c: sampling.Candidate, score: scorer_pb2.CallScore) -> dict:
-    """What reports need of a scored call: numbers, outcomes and time offsets — never text."""
+def result_record(audit_id: str, c: sampling.Candidate, score: scorer_pb2.CallScore,
+                  speech_model: dict[str, str]) -> dict:
+    """What reports need of a scored call: numbers, outcomes and time offsets — never text — and which speech
+    model made the transcript (`{"name", "lang"}`)."""
     criteria = {}
     for r in score.criteria:
         criteria[r.criterion_id] = {
@@ -418,7 +423,7 @@ def result_record(audit_id: str, c: sampling.Candidate, score: scorer_pb2.CallSc
         "call_id": c.call_id, "region_code": c.region, "call_start": c.call_start.isoformat(), "status": "scored",
         "counselor_pseudonym": c.counselor, "audit_id": audit_id, "recording_sha256": c.sha256,
         "protocol_version": score.protocol_version, "model_version": score.model_version,
-        "score": round(score.score, 2), "band": BANDS[score.band],
+        "speech_model": speech_model, "score": round(score.score, 2), "band": BANDS[score.band],
         "critical_flags": list(score.critical_flags), "criteria": criteria,
         "measures": {"counselor_talk_share": m.counselor_talk_share, "reflection_to_question": m.reflection_to_question,
                      "open_question_share": m.open_question_share,

@@ -401,6 +401,22 @@ def _region_body(r: report_pb2.RegionReport) -> list[str]:
     return out
 
 
+def _models(report: report_pb2.RegionReport) -> list[str]:
+    """Which models did the work, and a warning first when a speech model is not Russian."""
+    out = []
+    foreign = sorted({m.lang for m in report.models if m.kind == "speech" and m.lang and m.lang != "ru"})
+    if foreign:
+        out.append(f'<p class="sig">Внимание: часть звонков расшифрована моделью распознавания речи не для русского '
+                   f"языка ({_e(', '.join(foreign))}). Расшифровки этих звонков, а значит и их оценки, "
+                   "недостоверны.</p>")
+    if report.models:
+        names = {"speech": "распознавание речи", "scorer": "оценка"}
+        uses = "; ".join(f"{names.get(m.kind, m.kind)}: {m.name}" + (f" ({m.lang})" if m.lang else "")
+                         + f" — {m.calls} зв." for m in report.models)
+        out.append(f'<p class="muted">Модели: {_e(uses)}.</p>')
+    return out
+
+
 def render_region_html(report: report_pb2.RegionReport) -> str:
     """A region's (or the nation's) report as one self-contained HTML page."""
     title = f"Качество консультирования: {report.region_name}"
@@ -408,6 +424,7 @@ def render_region_html(report: report_pb2.RegionReport) -> str:
         f"<h1>{_e(title)}</h1>",
         f'<p class="muted">Период: {_e(_period(report.period))}. Код региона: {_e(report.region_code)}. '
         f"Сформирован: {_e(_ts(report.generated_at))}.</p>",
+        *_models(report),
     ]
     return _page(title, head + _region_body(report))
 
@@ -419,6 +436,7 @@ def render_cross_region_html(report: report_pb2.CrossRegionReport) -> str:
     body = [
         f"<h1>{_e(title)}</h1>",
         f'<p class="muted">Период: {_e(_period(report.period))}. Сформирован: {_e(_ts(report.generated_at))}.</p>',
+        *_models(n),
         f"<h2>{_e(n.region_name or 'Россия')}</h2>",
     ]
     body += _summary(n)[1:]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -145,6 +145,14 @@ class _Call:
     outcomes: dict[str, str] = field(default_factory=dict)
     offsets: dict[str, tuple[float, ...]] = field(default_factory=dict)
     measures: dict[str, float] = field(default_factory=dict)
+    models: tuple[tuple[str, str, str], ...] = ()  # (kind, name, lang) of the speech and scorer models
+
+
+def _models(result: Mapping) -> tuple[tuple[str, str, str], ...]:
+    speech = result.get("speech_model")
+    speech = speech if isinstance(speech, Mapping) else {}
+    return (("speech", str(speech.get("name") or "unknown"), str(speech.get("lang") or "")),
+            ("scorer", str(result.get("model_version") or "unknown"), ""))
 
 
 def _parse(result: Mapping, where: str) -> _Call:
@@ -210,6 +218,7 @@ def _parse(result: Mapping, where: str) -> _Call:
         outcomes=outcomes,
         offsets=offsets,
         measures=measures,
+        models=_models(result),
     )
 
 
@@ -446,6 +455,9 @@ def _build_region(
             )
 
     report.flagged_calls.extend(_flagged(calls, flag_criteria))
+    uses = Counter(m for c in calls for m in c.models)
+    report.models.extend(report_pb2.ModelUse(kind=kind, name=name, lang=lang, calls=n)
+                         for (kind, name, lang), n in sorted(uses.items()))
 
     if calls and previous:
         report.vs_previous.CopyFrom(_comparison("previous_period", mean, _mean_score(previous)))
