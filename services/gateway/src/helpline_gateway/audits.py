@@ -319,8 +319,8 @@ class AuditEngine:
         return sample
 
     def _model_identities(self) -> dict[str, str]:
-        """Which speech and scorer models will do the work: "speech" and "scorer" are part of the key of reusable
-    results; the speech model's name and language go into each result for the reports."""
+        """Which speech and scorer models will do the work: "speech" and "scorer" are part of the key of
+        reusable results; the speech model's name and language go into each result, for the reports."""
         try:
             speech = self.transcriber.call("GetModelInfo", transcriber_pb2.GetModelInfoRequest(), timeout=10).model
             scorer = self.scorer.call("GetModelInfo", scorer_pb2.GetModelInfoRequest(), timeout=10).model

@@ -265,6 +265,13 @@ def tune_thresholds(model: UtteranceModel, protocol: Protocol, calls: Sequence[C
 REVIEW_FACTORS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
 
 
+def _count_flags(counts: list[int], gold: set[str], raised: set[str]) -> None:
+    """Add one call's flags to [true positives, false positives, false negatives]."""
+    counts[0] += len(gold & raised)
+    counts[1] += len(raised - gold)
+    counts[2] += len(gold - raised)
+
+
 class FlagCurve:
     """Critical flags on held-out calls with the review thresholds × each factor (capped at the most
     accurate thresholds): the operating points a protocol's `flags.review_threshold_factor` chooses from."""
@@ -278,10 +285,8 @@ class FlagCurve:
         """`gold`: the call's critical flags from its gold codes."""
         for factor, counts in self.counts.items():
             review = model.review_codes(examples, pred, probs, review_factor=factor)
-            flags = set(evaluate_call(self.protocol, call.call, pred, probs, review_codes=review).critical)
-            counts[0] += len(gold & flags)
-            counts[1] += len(flags - gold)
-            counts[2] += len(gold - flags)
+            _count_flags(counts, gold, set(evaluate_call(self.protocol, call.call, pred, probs,
+                                                         review_codes=review).critical))
 
     def summary(self) -> list[dict]:
         return [{"factor": f, "recall": round(tp / (tp + fn), 4) if tp + fn else None,
@@ -330,13 +335,9 @@ class Tally:
         self.scores.append((gold_result.score, pred_result.score))
         self.bands.append((gold_result.band, pred_result.band))
         g, p = set(gold_result.critical), set(pred_result.critical)
-        self.flags[0] += len(g & p)
-        self.flags[1] += len(p - g)
-        self.flags[2] += len(g - p)
         likely = set(critical_flags(pred_result.criteria))
-        self.likely_flags[0] += len(g & likely)
-        self.likely_flags[1] += len(likely - g)
-        self.likely_flags[2] += len(g - likely)
+        _count_flags(self.flags, g, p)
+        _count_flags(self.likely_flags, g, likely)
         self.calls += 1
         return {"call_id": call.call_id, "gold_score": gold_result.score, "score": pred_result.score,
                 "gold_band": gold_result.band, "band": pred_result.band,
