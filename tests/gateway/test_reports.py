@@ -544,10 +544,11 @@ def test_reports_name_their_models_and_warn_when_speech_was_not_russian():
                call("s-4", 50.0)]  # recorded before results named their speech model
     r = region_report(results)
     got = {(m.kind, m.name, m.lang): m.calls for m in r.models}
+    assert [m.kind for m in r.models] == ["speech"] * 3 + ["scorer"]  # the transcripts first
     assert got == {("speech", "vosk-model-small-ru-0.22", "ru"): 2, ("speech", "model", "ko"): 1,
                    ("speech", "unknown", ""): 1, ("scorer", "v3", ""): 4}
     page = report_html.render_region_html(r)
-    assert "не для русского языка (ko)" in page and "vosk-model-small-ru-0.22 (ru) — 2 зв." in page
+    assert "не для русского языка (ko)" in page and "vosk-model-small-ru-0.22 (ru) — звонков: 2" in page
     russian_only = region_report(results[:2])
     assert "не для русского" not in report_html.render_region_html(russian_only)
     x = reports.build_cross_region_report(NOV, {"77": results}, eligible_by_region={}, sampled_by_region={})

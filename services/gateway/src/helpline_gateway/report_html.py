@@ -412,8 +412,8 @@ def _models(report: report_pb2.RegionReport) -> list[str]:
     if report.models:
         names = {"speech": "распознавание речи", "scorer": "оценка"}
         uses = "; ".join(f"{names.get(m.kind, m.kind)}: {m.name}" + (f" ({m.lang})" if m.lang else "")
-                         + f" — {m.calls} зв." for m in report.models)
-        out.append(f'<p class="muted">Модели: {_e(uses)}.</p>')
+                         + f" — звонков: {m.calls}" for m in report.models)
+        out.append(f'<p class="muted">Модели: {_e(uses)}</p>')
     return out
 
 

@@ -457,7 +457,7 @@ def _build_region(
     report.flagged_calls.extend(_flagged(calls, flag_criteria))
     uses = Counter(m for c in calls for m in c.models)
     report.models.extend(report_pb2.ModelUse(kind=kind, name=name, lang=lang, calls=n)
-                         for (kind, name, lang), n in sorted(uses.items()))
+                         for (kind, name, lang), n in sorted(uses.items(), key=lambda u: (u[0][0] != "speech", u)))
 
     if calls and previous:
         report.vs_previous.CopyFrom(_comparison("previous_period", mean, _mean_score(previous)))
