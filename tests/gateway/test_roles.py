@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import grpc
 import pytest
@@ -140,12 +141,29 @@ def test_a_supervisor_lists_only_audits_of_their_regions(stack):
 
 def test_a_supervisor_sees_only_their_regions_of_a_national_audit(stack):
     stub, _ = stack
-    national = stub.StartNightlySampling(gateway_pb2.StartNightlySamplingRequest(date=DAY), metadata=TOKENS["sampler"],
-                                         timeout=30).audits[0]
+    day = YESTERDAY - dt.timedelta(days=1)  # a day no other test samples (a day is sampled once)
+    for region in ("77", "78"):  # one call of that day in each of two regions
+        meta = metadata(call_id=f"national-{region}", region=region,
+                        start=dt.datetime.combine(day, dt.time(12, 0), tzinfo=dt.UTC))
+        stub.IngestRecording(upload(meta, wav_bytes()), metadata=TOKENS["admin"], timeout=10)
+    national = stub.StartNightlySampling(
+        gateway_pb2.StartNightlySamplingRequest(date=recording_pb2.Date(year=day.year, month=day.month, day=day.day)),
+        metadata=TOKENS["sampler"], timeout=30).audits[0]
     assert len(national.region_codes) == 89
-    seen = stub.GetAudit(gateway_pb2.GetAuditRequest(audit_id=national.audit_id), metadata=TOKENS["supervisor-77"],
-                         timeout=10).audit
+    request = gateway_pb2.GetAuditRequest(audit_id=national.audit_id)
+    deadline = time.monotonic() + 20
+    while not {"77", "78"} <= set(whole := stub.GetAudit(request, metadata=TOKENS["admin"],
+                                                         timeout=10).audit.progress_by_region):
+        assert time.monotonic() < deadline, "the nightly audit did not sample"
+        time.sleep(0.1)
+    seen = stub.GetAudit(request, metadata=TOKENS["supervisor-77"], timeout=10).audit
     assert list(seen.region_codes) == ["77"] and set(seen.eligible_calls) <= {"77"}
+    # the progress counters are those of region 77's calls, not the nation's
+    region_77 = whole["77"].total_calls
+    assert 1 <= seen.progress.total_calls == region_77 < region_77 + whole["78"].total_calls
+    assert set(seen.progress_by_region) == {"77"}
+    listed = stub.ListAudits(gateway_pb2.ListAuditsRequest(), metadata=TOKENS["supervisor-77"], timeout=10).audits
+    assert [a.progress.total_calls for a in listed if a.audit_id == national.audit_id] == [region_77]
     with pytest.raises(grpc.RpcError) as err:  # cancelling needs every region of the audit
         stub.CancelAudit(gateway_pb2.CancelAuditRequest(audit_id=national.audit_id), metadata=TOKENS["supervisor-77"],
                          timeout=10)

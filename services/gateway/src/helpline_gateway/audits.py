@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -267,6 +267,7 @@ class AuditEngine:
         started = time.monotonic()
         states = {c.call_id: (self.repo.call(audit_id, c.call_id) or {"state": "pending"}) for c in sample}
         todo = [c for c in sample if states[c.call_id]["state"] not in ("scored", "failed")]
+        regions = {c.call_id: c.region for c in sample}
         progress_lock = threading.Lock()
 
         def process(candidate: sampling.Candidate) -> None:
@@ -282,7 +283,7 @@ class AuditEngine:
                 return
             with progress_lock:
                 states[candidate.call_id] = state
-                self._update_progress(audit, states, started, len(todo))
+                self._update_progress(audit, states, started, len(todo), regions)
                 if not lost.is_set():
                     self.repo.save(audit)
 
@@ -296,7 +297,7 @@ class AuditEngine:
             return  # shutting down: leave it RUNNING, another replica (or this one after restart) resumes
         else:
             audit.state = audit_pb2.AUDIT_STATE_SUCCEEDED
-        self._update_progress(audit, states, started, len(todo))
+        self._update_progress(audit, states, started, len(todo), regions)
         self.repo.save(audit)
         log.info("audit finished", extra={"audit_id": audit_id, "state": audit_pb2.AuditState.Name(audit.state),
                                           "done": audit.progress.done_calls, "failed": audit.progress.failed_calls})
@@ -314,8 +315,8 @@ class AuditEngine:
                                          regions, first, last)
         self.repo.save_manifest(audit.audit_id, plan.seed, eligible, sample)
         audit.eligible_calls.update(eligible)
-        audit.progress.total_calls = len(sample)
-        audit.progress.remaining_calls = len(sample)
+        self._update_progress(audit, {c.call_id: {"state": "pending"} for c in sample}, time.monotonic(), 0,
+                              {c.call_id: c.region for c in sample})
         return sample
 
     def _model_identities(self) -> dict[str, str]:
@@ -330,12 +331,18 @@ class AuditEngine:
                 "speech_name": speech.name, "speech_lang": speech.lang}
 
     @staticmethod
-    def _update_progress(audit: audit_pb2.Audit, states: dict[str, dict], started: float, todo: int) -> None:
-        done = sum(1 for s in states.values() if s["state"] == "scored")
-        failed = sum(1 for s in states.values() if s["state"] == "failed")
-        remaining = len(states) - done - failed
+    def _update_progress(audit: audit_pb2.Audit, states: dict[str, dict], started: float, todo: int,
+                         regions: Mapping[str, str]) -> None:
+        """Counters of the whole audit and of each region (`regions`: call id → region)."""
+        _count_calls(audit.progress, [s["state"] for s in states.values()])
+        by_region: dict[str, list[str]] = {}
+        for call_id, s in states.items():
+            by_region.setdefault(regions[call_id], []).append(s["state"])
+        audit.progress_by_region.clear()
+        for region, region_states in by_region.items():
+            _count_calls(audit.progress_by_region[region], region_states)
         p = audit.progress
-        p.total_calls, p.done_calls, p.failed_calls, p.remaining_calls = len(states), done, failed, remaining
+        remaining = p.remaining_calls
         finished_now = todo - remaining
         if finished_now > 0 and remaining > 0:
             per_call = (time.monotonic() - started) / finished_now
@@ -406,6 +413,14 @@ class AuditEngine:
                              busy=exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED) from None
         except HelplineError as exc:  # the store: Unavailable is worth another try
             raise CallFailed(f"{exc.code.name}: {exc}", exc.code in RETRYABLE) from None
+
+
+def _count_calls(progress: audit_pb2.AuditProgress, states: Sequence[str]) -> None:
+    """Set total, done (scored), failed and remaining from the calls' states."""
+    progress.total_calls = len(states)
+    progress.done_calls = states.count("scored")
+    progress.failed_calls = states.count("failed")
+    progress.remaining_calls = progress.total_calls - progress.done_calls - progress.failed_calls
 
 
 def result_record(audit_id: str, c: sampling.Candidate, score: scorer_pb2.CallScore,

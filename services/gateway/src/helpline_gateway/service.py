@@ -96,6 +96,13 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             audit.region_codes.extend(own)
             audit.eligible_calls.clear()
             audit.eligible_calls.update(eligible)
+            if audit.progress_by_region:  # audits saved before it was kept show the whole audit's counters
+                mine = {r: p for r, p in audit.progress_by_region.items() if principal.may_see_region(r)}
+                p = audit.progress
+                for counter in ("total_calls", "done_calls", "failed_calls", "remaining_calls"):
+                    setattr(p, counter, sum(getattr(m, counter) for m in mine.values()))
+                for region in [r for r in audit.progress_by_region if r not in mine]:
+                    del audit.progress_by_region[region]
         return audit
 
     # -- ingest --------------------------------------------------------------------------------
