@@ -319,7 +319,7 @@ class AuditEngine:
                               {c.call_id: c.region for c in sample})
         return sample
 
-    def _model_identities(self) -> dict[str, str]:
+    def _model_identities(self) -> dict:
         """Which speech and scorer models will do the work: "speech" and "scorer" are part of the key of
         reusable results; the speech model's name and language go into each result, for the reports."""
         try:
@@ -328,7 +328,7 @@ class AuditEngine:
         except grpc.RpcError as exc:
             raise Unavailable(f"transcriber or scorer unavailable: {exc.code().name}") from None
         return {"speech": speech.sha256 or speech.name, "scorer": scorer.version or "unversioned",
-                "speech_name": speech.name, "speech_lang": speech.lang}
+                "speech_model": {"name": speech.name, "lang": speech.lang}}
 
     @staticmethod
     def _update_progress(audit: audit_pb2.Audit, states: dict[str, dict], started: float, todo: int,
@@ -350,7 +350,7 @@ class AuditEngine:
         else:
             p.estimated_remaining.Clear()
 
-    def _process_call(self, audit_id: str, c: sampling.Candidate, models: dict[str, str],
+    def _process_call(self, audit_id: str, c: sampling.Candidate, models: dict,
                       stop: threading.Event) -> dict | None:
         """Transcribe and score one call with retries; returns its final state, or None if stopped.
 
@@ -362,8 +362,7 @@ class AuditEngine:
         while True:
             try:
                 score = self._transcribe_and_score(c, models)
-                result = result_record(audit_id, c, score, {"name": models["speech_name"],
-                                                            "lang": models["speech_lang"]})
+                result = result_record(audit_id, c, score, models["speech_model"])
             except KeyError:
                 state.update(state="failed", failure_reason="the scorer returned an incomplete score")
             except CallFailed as exc:
@@ -392,7 +391,7 @@ class AuditEngine:
         self.repo.save_call(audit_id, c.call_id, state)
         return state
 
-    def _transcribe_and_score(self, c: sampling.Candidate, models: dict[str, str]) -> scorer_pb2.CallScore:
+    def _transcribe_and_score(self, c: sampling.Candidate, models: dict) -> scorer_pb2.CallScore:
         transcript_key = layout.transcript_key(c.sha256, models["speech"])
         score_key = layout.score_key(c.sha256, models["scorer"])
         try:
