@@ -125,4 +125,5 @@ def test_a_featurizer_fits_examples_without_any_previous_turn():
     examples = [Example("caller", t, context="") for t in ("мне плохо", "я режу руки", "всё хорошо")]
     featurizer = Featurizer()  # the caller gets no previous turn: no context block at all
     X = featurizer.fit_transform(examples)
-    assert featurizer.context is None and featurizer.transform(examples[:1]).shape == (1, X.shape[1])
+    assert featurizer.context is None
+    assert featurizer.transform(examples[:1]).main.shape == (1, X.main.shape[1])

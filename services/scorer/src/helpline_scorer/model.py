@@ -10,8 +10,10 @@ Features (all on ASR-like text, textnorm.asr_text, so clean and recognised text 
 - for counselor codes, lemmas of the caller's NEXT turn (calls only): «да, именно так» after a reflection;
 - for counselor codes, position: the counselor's first / second / last / second-to-last turn and relative
   position in the call (a greeting is near the start, a closing near the end); unknown for single utterances.
-One logistic regression per code (balanced classes), then Platt scaling fitted on cross-validated
-decision values, so the probabilities are calibrated; a decision threshold per code is chosen on the
+One logistic regression per code (balanced classes) — for the flags' codes (`risk_cue`, `judgment`) the
+mean of two: one on these features, one on binary lemma 1–3-grams of the text weighted by their naive-Bayes
+log-count ratio for the code (word sequences, where the character n-grams also match look-alikes) — then
+Platt scaling fitted on cross-validated values, so the probabilities are calibrated; a decision threshold per code is chosen on the
 same out-of-fold probabilities (F1-optimal, then tuned on the training calls, training.py).
 `risk_cue` and `judgment` are decided per call (`call_level`): the criteria only ask whether the call
 has one anywhere, so the noisy-OR of the top-k segment probabilities is compared with call thresholds
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
@@ -101,6 +103,22 @@ def _position_features(examples: Sequence[Example], speakers: Sequence[str]) -> 
     return sp.csr_matrix(np.asarray(rows, dtype=np.float64))
 
 
+@dataclass(frozen=True)
+class Features:
+    """What the featurizer makes of examples: the main block, and the lemma n-grams of the second model of
+    every code (None for featurizers without that view, as pickled before v1.6.0)."""
+
+    main: sp.csr_matrix
+    ngrams: sp.csr_matrix | None = None
+
+    def __getitem__(self, rows) -> Features:
+        return Features(self.main[rows], None if self.ngrams is None else self.ngrams[rows])
+
+    @property
+    def n_rows(self) -> int:
+        return self.main.shape[0]
+
+
 class Featurizer:
     """Text, context and position features; fitted on training examples only."""
 
@@ -108,7 +126,8 @@ class Featurizer:
                  context_weight: float = 0.5, keep_questions: bool = False, next_weight: float = 0.5,
                  position_speakers: Sequence[str] = (COUNSELOR,), next_speakers: Sequence[str] = (COUNSELOR,),
                  context_speakers: Sequence[str] = (COUNSELOR,), lexicon_weight: float = 1.0,
-                 lexicon_speakers: Sequence[str] = (CALLER,), lexicon: str = DEFAULT_LEXICON):
+                 lexicon_speakers: Sequence[str] = (CALLER,), lexicon: str = DEFAULT_LEXICON,
+                 ngram_view: bool = True, max_ngrams: int = 100_000):
         # The next turn only for the counselor's codes: a caller's cue is judged on what the caller said
         # (and was asked), never on how the counselor reacted — a cue a poor counselor ignores, exactly the
         # call the missed-risk flag exists for, would otherwise look less like a cue.
@@ -141,6 +160,13 @@ class Featurizer:
         self.next_weight = next_weight
         # Written corpora (AnnoMI) have question marks; ASR text never does. Off for the scorer.
         self.keep_questions = keep_questions
+        # The second model's view (CodeClassifier): which lemma 1-, 2- and 3-grams the text has. Beside the
+        # main model it ranked held-out calls better at the flags' end (328 calls, grouped 5-fold: false
+        # alarms at full recall, clean / noised, risk_cue 59 / 62 → 43 / 42, judgment 31 / 80 → 23 / 43):
+        # «не хочу жить» is a word sequence, while character n-grams also match look-alikes («поедем» ~
+        # «уеду») and the main model alone over-trusts them.
+        self.ngrams = (CountVectorizer(token_pattern=r"\S+", ngram_range=(1, 3), min_df=2, binary=True,
+                                       max_features=max_ngrams, dtype=np.float32) if ngram_view else None)
 
     def _norm(self, text: str) -> str:
         norm = asr_text(text)
@@ -173,7 +199,7 @@ class Featurizer:
             block[rows] = lexicon.features([norm[i] for i in rows], [lem[i] for i in rows]) * self.lexicon_weight
         return [block.tocsr()]
 
-    def fit_transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
+    def fit_transform(self, examples: Sequence[Example]) -> Features:
         norm, lem, ctx, nxt = self._views(examples)
         if not any(ctx):  # no previous turn for any example's speaker: no context block
             self.context = None
@@ -181,16 +207,20 @@ class Featurizer:
             self.next = None
         return self._stack(examples, norm, lem, ctx, nxt, fit=True)
 
-    def transform(self, examples: Sequence[Example]) -> sp.csr_matrix:
+    def transform(self, examples: Sequence[Example]) -> Features:
         return self._stack(examples, *self._views(examples), fit=False)
 
     def _stack(self, examples: Sequence[Example], norm: Sequence[str], lem: Sequence[str], ctx: Sequence[str],
-               nxt: Sequence[str], fit: bool) -> sp.csr_matrix:
+               nxt: Sequence[str], fit: bool) -> Features:
         blocks = [(self.char, norm, 1.0), (self.word, lem, 1.0), (self.context, ctx, self.context_weight),
                   (getattr(self, "next", None), nxt, self.next_weight)]
         text_blocks = [(vec.fit_transform(texts) if fit else vec.transform(texts)) * weight
                        for vec, texts, weight in blocks if vec is not None]
-        return sp.hstack([*text_blocks, *self._lexicon(examples, norm, lem), self._positions(examples)], format="csr")
+        main = sp.hstack([*text_blocks, *self._lexicon(examples, norm, lem), self._positions(examples)], format="csr")
+        ngrams = getattr(self, "ngrams", None)  # featurizers before v1.6.0 have no second view
+        if ngrams is None:
+            return Features(main)
+        return Features(main, (ngrams.fit_transform(lem) if fit else ngrams.transform(lem)).tocsr())
 
 
 def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -225,28 +255,51 @@ def choose_threshold(probs: np.ndarray, y: np.ndarray, recall_target: float | No
 
 @dataclass
 class CodeClassifier:
-    """One speaker's codes: a linear model per code, Platt-calibrated, with thresholds."""
+    """One speaker's codes: a linear model per code on the main features — for the `ngram_codes`, when the
+    features have the n-gram view, also a naive-Bayes-weighted one on lemma n-grams and the mean of their
+    probabilities — Platt-calibrated, with thresholds."""
 
     codes: list[str]
+    # The codes whose held-out calls the two models rank better than one: the critical flags' codes. For
+    # the other codes the second model moved F1 both ways (−0.02…+0.01) and AnnoMI's macro-F1 down
+    # (0.750 → 0.734).
+    ngram_codes: list[str] = field(default_factory=list)
     coef: np.ndarray = field(default=None, repr=False)  # (features, codes), float32
     intercept: np.ndarray = field(default=None, repr=False)
+    # The n-gram models: (n-gram features, ngram codes present), the naive-Bayes ratio folded into the
+    # weights; None without n-gram codes (and in models pickled before v1.6.0).
+    ngram_coef: np.ndarray | None = field(default=None, repr=False)
+    ngram_intercept: np.ndarray | None = field(default=None, repr=False)
     platt: np.ndarray = field(default=None, repr=False)  # (codes, 2)
     thresholds: dict[str, float] = field(default_factory=dict)
     oof: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
-    def fit(self, X: sp.csr_matrix, Y: np.ndarray, groups: np.ndarray, C: float = 4.0, folds: int = 4,
+    def _ngram_columns(self) -> list[int]:
+        if getattr(self, "ngram_coef", None) is None:  # models before v1.6.0: the main model only
+            return []
+        return [j for j, c in enumerate(self.codes) if c in self.ngram_codes]
+
+    def fit(self, X: Features, Y: np.ndarray, groups: np.ndarray, C: float = 4.0, folds: int = 4,
             recall_targets: Mapping[str, float] | None = None) -> CodeClassifier:
         recall_targets = recall_targets or {}
         n_codes = len(self.codes)
-        self.coef = np.zeros((X.shape[1], n_codes), dtype=np.float32)
+        self.coef = np.zeros((X.main.shape[1], n_codes), dtype=np.float32)
         self.intercept = np.zeros(n_codes, dtype=np.float32)
+        self.ngram_codes = [c for c in self.codes if c in self.ngram_codes] if X.ngrams is not None else []
+        if self.ngram_codes:
+            self.ngram_coef = np.zeros((X.ngrams.shape[1], len(self.ngram_codes)), dtype=np.float32)
+            self.ngram_intercept = np.zeros(len(self.ngram_codes), dtype=np.float32)
         self.platt = np.zeros((n_codes, 2))
         n_groups = len(set(groups.tolist()))
-        splits = list(GroupKFold(n_splits=min(folds, n_groups)).split(X, groups=groups)) if folds > 1 else []
+        splits = (list(GroupKFold(n_splits=min(folds, n_groups)).split(np.zeros(X.n_rows), groups=groups))
+                  if folds > 1 else [])
         for j, code in enumerate(self.codes):
             y = Y[:, j]
+            ngram = self.ngram_codes.index(code) if code in self.ngram_codes else None
             if y.sum() == 0 or y.sum() == len(y):
                 self.intercept[j] = 10.0 if y.sum() else -10.0
+                if ngram is not None:
+                    self.ngram_intercept[ngram] = self.intercept[j]
                 self.platt[j] = (1.0, 0.0)
                 self.thresholds[code] = 0.5
                 continue
@@ -255,10 +308,11 @@ class CodeClassifier:
                 if y[train].sum() == 0:
                     oof[test] = -10.0
                     continue
-                oof[test] = self._lr(C).fit(X[train], y[train]).decision_function(X[test])
-            lr = self._lr(C).fit(X, y)
-            self.coef[:, j] = lr.coef_[0]
-            self.intercept[j] = lr.intercept_[0]
+                oof[test] = _decision(X[test], *self._fit_code(X[train], y[train], C, ngram is not None))
+            weights = self._fit_code(X, y, C, ngram is not None)
+            self.coef[:, j], self.intercept[j] = weights[0], weights[1]
+            if ngram is not None:
+                self.ngram_coef[:, ngram], self.ngram_intercept[ngram] = weights[2], weights[3]
             if splits:
                 self.platt[j] = _platt(oof, y)
                 probs = _sigmoid(self.platt[j, 0] * oof + self.platt[j, 1])
@@ -269,13 +323,44 @@ class CodeClassifier:
                 self.thresholds[code] = 0.5
         return self
 
+    @classmethod
+    def _fit_code(cls, X: Features, y: np.ndarray, C: float, ngram: bool) -> tuple:
+        """(coef, intercept, n-gram coef, n-gram intercept) of one code; the last two None without n-grams."""
+        lr = cls._lr(C).fit(X.main, y)
+        if not ngram:
+            return lr.coef_[0], lr.intercept_[0], None, None
+        # Naive-Bayes features (Wang & Manning 2012): each n-gram scaled by the log ratio of its smoothed
+        # frequency among the code's examples and among the others, then a logistic regression on them.
+        present = 1.0 + np.asarray(X.ngrams[y == 1].sum(axis=0)).ravel()
+        absent = 1.0 + np.asarray(X.ngrams[y == 0].sum(axis=0)).ravel()
+        ratio = np.log(present / present.sum()) - np.log(absent / absent.sum())
+        nb = cls._lr(C).fit(X.ngrams.multiply(ratio).tocsr(), y)
+        return lr.coef_[0], lr.intercept_[0], nb.coef_[0] * ratio, nb.intercept_[0]
+
     @staticmethod
     def _lr(C: float) -> LogisticRegression:
         return LogisticRegression(C=C, class_weight="balanced", solver="liblinear", max_iter=200)
 
-    def predict_proba(self, X: sp.csr_matrix) -> np.ndarray:
-        scores = np.asarray(X @ self.coef) + self.intercept
+    def predict_proba(self, X: Features) -> np.ndarray:
+        scores = _decision(X, self.coef, self.intercept)
+        columns = self._ngram_columns()
+        if columns:
+            scores[:, columns] = _decision(X, self.coef[:, columns], self.intercept[columns], self.ngram_coef,
+                                           self.ngram_intercept)
         return _sigmoid(scores * self.platt[:, 0] + self.platt[:, 1])
+
+
+def _decision(X: Features, coef: np.ndarray, intercept, ngram_coef: np.ndarray | None = None,
+              ngram_intercept=None) -> np.ndarray:
+    """The value Platt scaling calibrates: the main model's decision value or, with an n-gram model, the
+    logit of the mean of the two models' probabilities (the arithmetic mean: averaging the logits ranked
+    held-out calls worse)."""
+    main = np.asarray(X.main @ coef) + intercept
+    if ngram_coef is None:
+        return main
+    mean = (_sigmoid(main) + _sigmoid(np.asarray(X.ngrams @ ngram_coef) + ngram_intercept)) / 2
+    mean = np.clip(mean, 1e-12, 1 - 1e-12)
+    return np.log(mean / (1 - mean))
 
 
 @dataclass
@@ -305,8 +390,8 @@ class UtteranceModel:
             Y = np.array([[c in examples[i].codes for c in codes] for i in rows], dtype=int).reshape(len(rows),
                                                                                                      len(codes))
             groups = np.array([examples[i].group for i in rows])
-            clf = CodeClassifier(list(codes)).fit(X[rows], Y, groups, C=C, folds=folds,
-                                                  recall_targets=recall_targets)
+            clf = CodeClassifier(list(codes), ngram_codes=list(SAFETY_CODES)).fit(
+                X[rows], Y, groups, C=C, folds=folds, recall_targets=recall_targets)
             setattr(self, speaker, clf)
             for r, i in enumerate(rows):  # out-of-fold probabilities, for threshold tuning on calls
                 if clf.oof:
