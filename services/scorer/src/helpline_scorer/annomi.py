@@ -49,7 +49,8 @@ GRID = tuple({"C": C, "next_weight": w} for C in (0.5, 1.0, 2.0) for w in (0.3, 
 
 def _fit_predict(examples: list[Example], y: np.ndarray, groups: np.ndarray, train: np.ndarray,
                  test: np.ndarray, params: dict, keep_questions: bool, inner_folds: int) -> np.ndarray:
-    feats = Featurizer(keep_questions=keep_questions, next_weight=params["next_weight"])
+    # No n-gram view: it serves the flags' codes only (model.CodeClassifier), and AnnoMI has none.
+    feats = Featurizer(keep_questions=keep_questions, next_weight=params["next_weight"], ngram_view=False)
     X_train = feats.fit_transform([examples[i] for i in train])
     Y = np.eye(len(CLASSES), dtype=int)[y[train]]
     clf = CodeClassifier(list(CLASSES)).fit(X_train, Y, groups[train], C=params["C"], folds=inner_folds)

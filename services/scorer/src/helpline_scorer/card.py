@@ -29,11 +29,11 @@ def build_card(version: str, protocol_version: str, model: UtteranceModel | None
         "environment": {"python": platform.python_version(), "scikit_learn": sklearn.__version__},
         "model": {
             "kind": "per-code logistic regression on char 2-5-grams + lemma 1-2-grams (+ the caller's previous "
-                    "and next turns and the turn position for counselor codes; a risk lexicon for the caller's cue); "
-                    "Platt-calibrated on "
-                    "out-of-fold scores; thresholds tuned on training calls; risk_cue and judgment decided per "
-                    "call (noisy-OR of the top-k segments) at the most accurate threshold for criteria, score and "
-                    "band, and at a recall-first review threshold for the critical flags",
+                    "and next turns and the turn position for counselor codes; a risk lexicon for the caller's cue), "
+                    "for risk_cue and judgment averaged with a second one on naive-Bayes-weighted lemma 1-3-grams; "
+                    "Platt-calibrated on out-of-fold scores; thresholds tuned on training calls; risk_cue and "
+                    "judgment decided per call (noisy-OR of the top-k segments) at the most accurate threshold for "
+                    "criteria, score and band, and at a recall-first review threshold for the critical flags",
             "thresholds": ({"counselor": model.counselor.thresholds, "caller": model.caller.thresholds}
                            if model is not None else None),
             "call_level": getattr(model, "call_level", None) if model is not None else None,

@@ -13,8 +13,9 @@ Features (all on ASR-like text, textnorm.asr_text, so clean and recognised text 
 One logistic regression per code (balanced classes) — for the flags' codes (`risk_cue`, `judgment`) the
 mean of two: one on these features, one on binary lemma 1–3-grams of the text weighted by their naive-Bayes
 log-count ratio for the code (word sequences, where the character n-grams also match look-alikes) — then
-Platt scaling fitted on cross-validated values, so the probabilities are calibrated; a decision threshold per code is chosen on the
-same out-of-fold probabilities (F1-optimal, then tuned on the training calls, training.py).
+Platt scaling fitted on cross-validated values, so the probabilities are calibrated; a decision threshold
+per code is chosen on the same out-of-fold probabilities (F1-optimal, then tuned on the training calls,
+training.py).
 `risk_cue` and `judgment` are decided per call (`call_level`): the criteria only ask whether the call
 has one anywhere, so the noisy-OR of the top-k segment probabilities is compared with call thresholds
 set on the training calls' out-of-fold probabilities (training.tune_call_level). There are two, because
@@ -105,8 +106,8 @@ def _position_features(examples: Sequence[Example], speakers: Sequence[str]) -> 
 
 @dataclass(frozen=True)
 class Features:
-    """What the featurizer makes of examples: the main block, and the lemma n-grams of the second model of
-    every code (None for featurizers without that view, as pickled before v1.6.0)."""
+    """What the featurizer makes of examples: the main block, and the lemma n-grams the flags' codes' second
+    model reads (None for featurizers without that view, as pickled before v1.6.0)."""
 
     main: sp.csr_matrix
     ngrams: sp.csr_matrix | None = None
@@ -161,8 +162,9 @@ class Featurizer:
         # Written corpora (AnnoMI) have question marks; ASR text never does. Off for the scorer.
         self.keep_questions = keep_questions
         # The second model's view (CodeClassifier): which lemma 1-, 2- and 3-grams the text has. Beside the
-        # main model it ranked held-out calls better at the flags' end (328 calls, grouped 5-fold: false
-        # alarms at full recall, clean / noised, risk_cue 59 / 62 → 43 / 42, judgment 31 / 80 → 23 / 43):
+        # main model it ranked held-out calls better at the flags' end (328 calls, grouped 5-fold, each
+        # code's call score alone: false alarms at full held-out recall, clean / noised, risk_cue 59 / 62 →
+        # 43 / 42, judgment 31 / 80 → 23 / 43):
         # «не хочу жить» is a word sequence, while character n-grams also match look-alikes («поедем» ~
         # «уеду») and the main model alone over-trusts them.
         self.ngrams = (CountVectorizer(token_pattern=r"\S+", ngram_range=(1, 3), min_df=2, binary=True,
