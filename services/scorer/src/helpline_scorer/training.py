@@ -137,10 +137,12 @@ CALL_LEVEL_CODES = {"risk_cue": CALLER, "judgment": COUNSELOR}
 # Counselor codes that clear a critical flag, with the cue they answer: in the review view they count only
 # when the model is sure of them, so a doubtful risk question never hides a missed risk assessment.
 FLAG_CLEARING_CODES = {"risk_question": "risk_cue"}
-# ...and never below this: a question the model thinks more likely absent than asked clears nothing. (Set from
-# the training calls alone, the guard fell to 0.35 in v1.4.0, and a poor counselor's remark at 0.38 hid a
-# missed risk assessment on ASR-noised text.)
-CLEARING_FLOOR = 0.5
+# ...and never below this: only a question the model is fairly sure of clears a flag. (Set from the training
+# calls alone, the guard fell to 0.35 in v1.4.0, and a poor counselor's remark at 0.38 hid a missed risk
+# assessment on ASR-noised text; with a floor of 0.5, a fact question in a grooming call, «Ты его вживую видела
+# когда-нибудь?», scored 0.66–0.75 as a risk question (0.93 by v1.6.0) and hid one on 376 calls. At 0.8 the CV caught
+# it with no more false alarms; on the 328-call CV it cost 12 more missed-risk false alarms (88 → 100).)
+CLEARING_FLOOR = 0.8
 
 
 def tune_call_level(model: UtteranceModel, views: Sequence[tuple[CorpusCall, Sequence[dict[str, float]]]],
