@@ -344,24 +344,26 @@ class CodeClassifier:
         return LogisticRegression(C=C, class_weight="balanced", solver="liblinear", max_iter=200)
 
     def predict_proba(self, X: Features) -> np.ndarray:
-        scores = _decision(X, self.coef, self.intercept)
+        scores = np.asarray(X.main @ self.coef) + self.intercept
         columns = self._ngram_columns()
         if columns:
-            scores[:, columns] = _decision(X, self.coef[:, columns], self.intercept[columns], self.ngram_coef,
-                                           self.ngram_intercept)
+            ngram = np.asarray(X.ngrams @ self.ngram_coef) + self.ngram_intercept
+            scores[:, columns] = _blend(scores[:, columns], ngram)
         return _sigmoid(scores * self.platt[:, 0] + self.platt[:, 1])
 
 
-def _decision(X: Features, coef: np.ndarray, intercept, ngram_coef: np.ndarray | None = None,
-              ngram_intercept=None) -> np.ndarray:
-    """The value Platt scaling calibrates: the main model's decision value or, with an n-gram model, the
-    logit of the mean of the two models' probabilities (the arithmetic mean: averaging the logits ranked
-    held-out calls worse)."""
-    main = np.asarray(X.main @ coef) + intercept
-    if ngram_coef is None:
-        return main
-    mean = (_sigmoid(main) + _sigmoid(np.asarray(X.ngrams @ ngram_coef) + ngram_intercept)) / 2
-    mean = np.clip(mean, 1e-12, 1 - 1e-12)
+def _decision(X: Features, coef: np.ndarray, intercept, ngram_coef: np.ndarray | None,
+              ngram_intercept) -> np.ndarray:
+    """The value Platt scaling calibrates, for one code: the main model's decision value, blended with the
+    n-gram model's when the code has one."""
+    main = X.main @ coef + intercept
+    return main if ngram_coef is None else _blend(main, X.ngrams @ ngram_coef + ngram_intercept)
+
+
+def _blend(main: np.ndarray, ngram: np.ndarray) -> np.ndarray:
+    """The logit of the mean of the two models' probabilities (the arithmetic mean: averaging the logits
+    ranked held-out calls worse)."""
+    mean = np.clip((_sigmoid(main) + _sigmoid(ngram)) / 2, 1e-12, 1 - 1e-12)
     return np.log(mean / (1 - mean))
 
 
