@@ -84,6 +84,32 @@ def test_a_doubtful_risk_question_does_not_clear_a_missed_risk_flag():
     assert "risk_question" in m.review_codes(ex, codes, probs)[2]
 
 
+def test_the_clearing_threshold_sits_above_every_false_risk_question_and_never_below_the_floor():
+    """Set from the training calls with a cue and no risk question: a false risk question there would have
+    hidden a flag."""
+    from helpline_scorer.corpus import CorpusCall
+    from helpline_scorer.training import CLEARING_FLOOR, TrainConfig, tune_review_thresholds
+
+    c = call()
+    cue_no_question = CorpusCall(c, (frozenset({"greeting"}), frozenset({"risk_cue"}), frozenset({"other"}),
+                                     frozenset(), frozenset({"other"})), "a")
+    asked = CorpusCall(c, (frozenset({"greeting"}), frozenset({"risk_cue"}), frozenset({"risk_question"}),
+                           frozenset(), frozenset({"other"})), "a")
+
+    def clearing_threshold(false_question: float, asked_question: float) -> float:
+        m = model(0.5)
+        m.counselor = type("Clf", (), {"thresholds": {"risk_question": 0.4}})()
+        views = [(cue_no_question, [{"risk_question": 0.0}, {}, {"risk_question": false_question}, {}, {}]),
+                 (asked, [{"risk_question": 0.0}, {}, {"risk_question": asked_question}, {}, {}])]
+        tune_review_thresholds(m, views, TrainConfig(call_margin=0.8))
+        return m.review_thresholds["risk_question"]
+
+    assert clearing_threshold(0.95, 0.5) == pytest.approx(1 - 0.05 * 0.8)  # above the false one, with margin
+    assert clearing_threshold(0.2, 0.99) == CLEARING_FLOOR == 0.8  # a low false one: the floor
+    # the calls where the question was asked do not move it
+    assert clearing_threshold(0.2, 0.1) == clearing_threshold(0.2, 0.99)
+
+
 def test_the_card_tells_likely_flags_from_possible_ones():
     """A flag the most probable reading also raises is likely; one only the review view raises is possible."""
     from helpline_scorer.corpus import CorpusCall
