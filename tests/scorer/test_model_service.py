@@ -17,6 +17,7 @@ from helpline.scorer.v1 import scorer_pb2, scorer_service_pb2_grpc
 from helpline_common.errors import FailedPrecondition
 from helpline_common.storage import ObjectStore
 from helpline_scorer import registry, training
+from helpline_scorer.card import build_card, render_markdown
 from helpline_scorer.criteria import evaluate_call
 from helpline_scorer.model import Example, examples_from_call
 from helpline_scorer.scoring import Scorer, to_json
@@ -227,7 +228,7 @@ def test_the_comparison_scores_both_models_on_the_calls_the_baseline_never_saw(l
                      "evaluation": {"grouped_cv_calls": [{"call_id": c.call_id} for c in corpus.calls
                                                          if c.author != author]}}
     # the candidate's out-of-fold predictions would come from cross_validate; here the same model's
-    predictions = {(view, c.call_id): training.predict_examples(loaded.model, training.view_examples(c, view, cfg))
+    predictions = {(view, c.call_id): training.predict_held_out(loaded.model, protocol, c, view, cfg)
                    for view in ("clean", "noised") for c in held}
     out = training.compare_on_unseen(protocol, corpus, cfg, predictions, loaded.model, baseline_card)
     assert out["calls"] == len(held) and out["authors"] == [author]
@@ -236,6 +237,17 @@ def test_the_comparison_scores_both_models_on_the_calls_the_baseline_never_saw(l
     assert 0.5 < out["candidate"]["criterion_accuracy"] <= 1.0
     assert {"critical_flag_recall", "criterion_accuracy_noised", "score_mae",
             "likely_flag_precision"} <= set(out["candidate"])
+    # both models' operating points on those calls, for precision at matched recall; factor 1.0 is the headline
+    points = out["operating_points"]
+    assert points["candidate"] == points["baseline"]
+    clean = points["candidate"]["clean"]
+    assert [p["factor"] for p in clean] == list(training.REVIEW_FACTORS)
+    assert clean[0]["recall"] == out["candidate"]["critical_flag_recall"]
+    assert clean[0]["precision"] == out["candidate"]["critical_flag_precision"]
+    false_alarms = [p["false_positive"] for p in clean]
+    assert false_alarms == sorted(false_alarms, reverse=True)  # never more as the factor rises
+    card = build_card("v-new", protocol.version, loaded.model, corpus.stats(), {}, None, None, {}, None, out)
+    assert "| 1.0 | " in render_markdown(card).split("Flag operating points on the same calls")[1]
     no_calls_listed = {"version": "v-x", "evaluation": {}}
     assert training.compare_on_unseen(protocol, corpus, cfg, predictions, loaded.model, no_calls_listed) is None
 

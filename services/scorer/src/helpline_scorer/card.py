@@ -130,6 +130,15 @@ def render_markdown(card: dict) -> str:
                   f"| metric | this model | {comparison['against']} |", "|---|---|---|"]
         for k, v in comparison["candidate"].items():
             lines.append(f"| {k} | {_f(v)} | {_f(comparison['baseline'].get(k))} |")
+        points = comparison.get("operating_points")  # absent from cards made before it existed (v1.8.0 and older)
+        if points:
+            lines += ["", "Flag operating points on the same calls (clean; recall / precision / false alarms), to "
+                          "compare precision at matched recall:", "",
+                      f"| factor | this model | {comparison['against']} |", "|---|---|---|"]
+            for mine, theirs in zip(points["candidate"]["clean"], points["baseline"]["clean"], strict=True):
+                lines.append(f"| {mine['factor']} | {_f(mine['recall'])} / {_f(mine['precision'])} / "
+                             f"{mine['false_positive']} | {_f(theirs['recall'])} / {_f(theirs['precision'])} / "
+                             f"{theirs['false_positive']} |")
     annomi = card.get("annomi")
     if annomi:
         lines += ["", "## AnnoMI (same pipeline, English, therapist behaviour, 5 folds grouped by transcript)", "",

@@ -274,21 +274,26 @@ def _count_flags(counts: list[int], gold: set[str], raised: set[str]) -> None:
     counts[2] += len(gold - raised)
 
 
+def flags_by_factor(protocol: Protocol, model: UtteranceModel, call: CorpusCall, examples: Sequence[Example],
+                    pred: Sequence[frozenset[str]], probs: Sequence[dict[str, float]]) -> dict[float, set[str]]:
+    """The critical flags one call raises with the review thresholds × each of REVIEW_FACTORS."""
+    return {factor: set(evaluate_call(protocol, call.call, pred, probs,
+                                      review_codes=model.review_codes(examples, pred, probs,
+                                                                      review_factor=factor)).critical)
+            for factor in REVIEW_FACTORS}
+
+
 class FlagCurve:
     """Critical flags on held-out calls with the review thresholds × each factor (capped at the most
     accurate thresholds): the operating points a protocol's `flags.review_threshold_factor` chooses from."""
 
-    def __init__(self, protocol: Protocol, factors: Sequence[float] = REVIEW_FACTORS):
-        self.protocol = protocol
-        self.counts = {f: [0, 0, 0] for f in factors}  # tp, fp, fn over (call, flag)
+    def __init__(self):
+        self.counts = {f: [0, 0, 0] for f in REVIEW_FACTORS}  # tp, fp, fn over (call, flag)
 
-    def add(self, model: UtteranceModel, call: CorpusCall, examples: Sequence[Example],
-            pred: Sequence[frozenset[str]], probs: Sequence[dict[str, float]], gold: set[str]) -> None:
-        """`gold`: the call's critical flags from its gold codes."""
+    def add(self, flags: dict[float, set[str]], gold: set[str]) -> None:
+        """`flags`: one call's, from flags_by_factor; `gold`: its critical flags from its gold codes."""
         for factor, counts in self.counts.items():
-            review = model.review_codes(examples, pred, probs, review_factor=factor)
-            _count_flags(counts, gold, set(evaluate_call(self.protocol, call.call, pred, probs,
-                                                         review_codes=review).critical))
+            _count_flags(counts, gold, flags[factor])
 
     def summary(self) -> list[dict]:
         return [{"factor": f, "recall": round(tp / (tp + fn), 4) if tp + fn else None,
@@ -312,7 +317,7 @@ class Tally:
         self.likely_flags = [0, 0, 0]
         self.calls = 0
         self.brier: dict[str, list[float]] = defaultdict(list)
-        self.flag_curve = FlagCurve(protocol)
+        self.flag_curve = FlagCurve()
 
     def add_codes(self, gold: Sequence[frozenset[str]], pred: Sequence[frozenset[str]],
                   probs: Sequence[dict[str, float]]) -> None:
@@ -381,6 +386,8 @@ def _flag_metrics(name: str, tp: int, fp: int, fn: int) -> dict:
 
 
 Prediction = tuple[list[frozenset[str]], list[dict[str, float]], list[frozenset[str]]]  # codes, probs, review
+# A held-out call's prediction with the flags it raises at each operating point (flags_by_factor)
+HeldOut = tuple[Prediction, dict[float, set[str]]]
 
 
 def view_examples(call: CorpusCall, view: str, cfg: TrainConfig) -> list[Example]:
@@ -394,20 +401,33 @@ def predict_examples(model: UtteranceModel, examples: Sequence[Example]) -> Pred
     return pred, probs, model.review_codes(examples, pred, probs)
 
 
+def predict_held_out(model: UtteranceModel, protocol: Protocol, call: CorpusCall, view: str,
+                     cfg: TrainConfig) -> HeldOut:
+    examples = view_examples(call, view, cfg)
+    prediction = predict_examples(model, examples)
+    return prediction, flags_by_factor(protocol, model, call, examples, *prediction[:2])
+
+
+def _tally_held_out(tally: Tally, call: CorpusCall, held_out: HeldOut) -> dict:
+    prediction, flags = held_out
+    info = tally.add_call(call, *prediction)
+    tally.flag_curve.add(flags, set(info["gold_flags"]))
+    return info
+
+
 def evaluate_model(model: UtteranceModel, protocol: Protocol, calls: Sequence[CorpusCall],
                    utterances: Sequence[Utterance], cfg: TrainConfig, tallies: dict[str, Tally],
                    details: list | None = None, predictions: dict | None = None) -> None:
     """Score held-out calls and utterances, clean and ASR-noised, into `tallies['clean'|'noised']`
-    (and each call's prediction into `predictions[(view, call_id)]` when given)."""
+    (and each call's prediction, with its flags at every operating point, into `predictions[(view, call_id)]`
+    when given)."""
     for view in ("clean", "noised"):
         noise = None if view == "clean" else EVAL_NOISE_KEY
         for c in calls:
-            examples = view_examples(c, view, cfg)
-            prediction = predict_examples(model, examples)
-            info = tallies[view].add_call(c, *prediction)
-            tallies[view].flag_curve.add(model, c, examples, *prediction[:2], set(info["gold_flags"]))
+            held_out = predict_held_out(model, protocol, c, view, cfg)
+            info = _tally_held_out(tallies[view], c, held_out)
             if predictions is not None:
-                predictions[(view, c.call_id)] = prediction
+                predictions[(view, c.call_id)] = held_out
             if details is not None and view == "clean":
                 details.append(info)
         if utterances:
@@ -506,8 +526,9 @@ def compare_on_unseen(protocol: Protocol, corpus: Corpus, cfg: TrainConfig, pred
     Two cards measured on different corpora do not compare (a harder corpus lowers every figure), so the
     promotion gate reads this instead: the candidate's out-of-fold predictions (`predictions`, from
     cross_validate) and the baseline's predictions on exactly the calls absent from the baseline's
-    training corpus (the call ids of its card's grouped CV). None when the baseline's card lists no calls
-    or every call was in its training.
+    training corpus (the call ids of its card's grouped CV), with both models' flag operating points there
+    (precision at matched recall: the gate itself compares each model at factor 1.0). None when the
+    baseline's card lists no calls or every call was in its training.
     """
     seen = {c["call_id"] for c in baseline_card.get("evaluation", {}).get("grouped_cv_calls", [])}
     unseen = [c for c in corpus.calls if c.call_id not in seen]
@@ -517,12 +538,16 @@ def compare_on_unseen(protocol: Protocol, corpus: Corpus, cfg: TrainConfig, pred
     base = {"clean": Tally(protocol), "noised": Tally(protocol)}
     for view in ("clean", "noised"):
         for c in unseen:
-            candidate[view].add_call(c, *predictions[(view, c.call_id)])
-            base[view].add_call(c, *predict_examples(baseline, view_examples(c, view, cfg)))
+            _tally_held_out(candidate[view], c, predictions[(view, c.call_id)])
+            _tally_held_out(base[view], c, predict_held_out(baseline, protocol, c, view, cfg))
+    summaries = {"candidate": {v: t.summary() for v, t in candidate.items()},
+                 "baseline": {v: t.summary() for v, t in base.items()}}
     return {"against": baseline_card.get("version"), "against_sha256": baseline_card.get("sha256"),
             "calls": len(unseen), "authors": sorted({c.author for c in unseen}),
-            "candidate": headline_metrics({v: t.summary() for v, t in candidate.items()}, None),
-            "baseline": headline_metrics({v: t.summary() for v, t in base.items()}, None)}
+            "candidate": headline_metrics(summaries["candidate"], None),
+            "baseline": headline_metrics(summaries["baseline"], None),
+            "operating_points": {who: {v: s.get("flag_operating_points", []) for v, s in views.items()}
+                                 for who, views in summaries.items()}}
 
 
 def config_dict(cfg: TrainConfig) -> dict:
