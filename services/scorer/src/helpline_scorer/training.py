@@ -390,22 +390,14 @@ Prediction = tuple[list[frozenset[str]], list[dict[str, float]], list[frozenset[
 HeldOut = tuple[Prediction, dict[float, set[str]]]
 
 
-def view_examples(call: CorpusCall, view: str, cfg: TrainConfig) -> list[Example]:
-    """A held-out call's examples on its clean or ASR-noised ('noised') text."""
-    return examples_from_call(call.call, None, call.author,
-                              call_texts(call, None if view == "clean" else EVAL_NOISE_KEY, cfg.noise_seed))
-
-
-def predict_examples(model: UtteranceModel, examples: Sequence[Example]) -> Prediction:
-    pred, probs = model.predict(examples)
-    return pred, probs, model.review_codes(examples, pred, probs)
-
-
 def predict_held_out(model: UtteranceModel, protocol: Protocol, call: CorpusCall, view: str,
                      cfg: TrainConfig) -> HeldOut:
-    examples = view_examples(call, view, cfg)
-    prediction = predict_examples(model, examples)
-    return prediction, flags_by_factor(protocol, model, call, examples, *prediction[:2])
+    """A held-out call scored on its clean or ASR-noised ('noised') text."""
+    examples = examples_from_call(call.call, None, call.author,
+                                  call_texts(call, None if view == "clean" else EVAL_NOISE_KEY, cfg.noise_seed))
+    pred, probs = model.predict(examples)
+    review = model.review_codes(examples, pred, probs)
+    return (pred, probs, review), flags_by_factor(protocol, model, call, examples, pred, probs)
 
 
 def _tally_held_out(tally: Tally, call: CorpusCall, held_out: HeldOut) -> dict:
