@@ -130,7 +130,7 @@ def render_markdown(card: dict) -> str:
                   f"| metric | this model | {comparison['against']} |", "|---|---|---|"]
         for k, v in comparison["candidate"].items():
             lines.append(f"| {k} | {_f(v)} | {_f(comparison['baseline'].get(k))} |")
-        points = comparison.get("operating_points")  # absent from cards made before it existed (v1.8.0 and older)
+        points = comparison.get("operating_points")  # absent from cards made before it existed (v1.7.0 and older)
         if points:
             lines += ["", "Flag operating points on the same calls (clean; recall / precision / false alarms), to "
                           "compare precision at matched recall:", "",
