@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpline_common.errors import InvalidArgument
 from helpline_scorer.asr_noise import noisy, word_error_rate
-from helpline_scorer.corpus import derive_timings
+from helpline_scorer.corpus import ADJUDICATION_FILE, derive_timings, load_corpus
 from helpline_scorer.lexicon import Lexicon
 from helpline_scorer.model import Example, Featurizer
 from helpline_scorer.textnorm import asr_text, lemmas, number_to_words
@@ -85,9 +87,35 @@ def test_the_corpus_loads_with_timings(corpus):
     stats = corpus.stats()
     assert stats["calls"] >= 20 and stats["counselor_utterances"] >= 500
     assert not stats["problems"].get("bad_call_line"), stats["problems"]
+    assert not stats["problems"].get("stale_adjudication"), "a writer edited a call since its adjudication"
     for c in corpus.calls[:5]:
         assert len(c.codes) == len(c.call.segments)
         assert all(s.end > s.start for s in c.call.segments)
+
+
+def test_adjudicated_codes_apply_over_the_writers_file(tmp_path, protocol):
+    segments = [("counselor", "Телефон доверия, здравствуйте.", ["greeting"]),
+                ("caller", "Меня дома бьют.", []),
+                ("counselor", "Ну так слушайся, и не будут.", ["advice_directive"]),
+                ("counselor", "Он тебя сейчас бьёт?", ["closed_question"]),
+                ("counselor", "Ты его вживую видела?", ["risk_question"]),
+                ("counselor", "Ерунда.", ["judgment"])]
+    call = {"call_id": "t-1", "segments": [{"speaker": sp, "text": t, "codes": c} for sp, t, c in segments]}
+    (tmp_path / "t_calls.jsonl").write_text(json.dumps(call, ensure_ascii=False) + "\n", encoding="utf-8")
+    decisions = [{"segment": 1, "code": "risk_cue", "writer": False, "final": True},
+                 {"segment": 2, "code": "judgment", "writer": False, "final": True},
+                 {"segment": 3, "code": "risk_question", "writer": False, "final": True},
+                 {"segment": 4, "code": "risk_question", "writer": True, "final": False, "instead": "closed_question"},
+                 {"segment": 5, "code": "judgment", "writer": True, "final": False},
+                 {"segment": 0, "code": "judgment", "writer": True, "final": False}]  # stale: the file says no
+    (tmp_path / ADJUDICATION_FILE).write_text("".join(json.dumps({"call_id": "t-1", **d}) + "\n" for d in decisions),
+                                              encoding="utf-8")
+    corpus = load_corpus(tmp_path, protocol)
+    assert [set(c) for c in corpus.calls[0].codes] == [
+        {"greeting"}, {"risk_cue"}, {"advice_directive", "judgment"}, {"risk_question"}, {"closed_question"},
+        {"other"}]
+    assert corpus.problems["stale_adjudication"] == 1
+    assert not corpus.utterances  # the adjudication file is not read as an author's
 
 
 def _lexicon_rows(lexicon, texts):

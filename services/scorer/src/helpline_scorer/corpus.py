@@ -5,6 +5,10 @@ each segment lasts (words / a speaking rate drawn from 2.2–2.8 words per secon
 turns are separated by gaps of 0.2–1.5 s with an occasional long pause (5 % of turns, 2–6 s), and
 8 % of speaker changes overlap the previous segment by 0.2–0.8 s (an interruption when the counselor
 starts). Talk balance and the measures of corpus calls thus follow from how much each side says.
+
+The writers' files are never edited. Where a second annotation disagreed with a writer and an adjudicator
+decided against the writer, `adjudication.jsonl` in the corpus folder records the decision, and the loader
+applies it on top of the writer's codes (data/annotation/README.md).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from helpline_scorer.transcript import CALLER, COUNSELOR, Call, make_call
 log = logging.getLogger(__name__)
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
+ADJUDICATION_FILE = "adjudication.jsonl"  # in the corpus folder; not an author's file (no `_calls` suffix)
+QUESTION_CODES = ("open_question", "closed_question")
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,55 @@ def _clean_codes(raw, speaker: str, protocol: Protocol, problems: Counter) -> fr
     return frozenset(codes)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """An adjudicated (segment, code) of one call: what the writer said, and what holds."""
+
+    segment: int
+    code: str
+    writer: bool
+    final: bool
+    instead: str | None = None  # for a risk question that is not one: the question it is
+
+
+def load_adjudication(directory: Path) -> dict[str, list[Decision]]:
+    """{call id: decisions} from the corpus folder's adjudication file (none: no decisions)."""
+    path = directory / ADJUDICATION_FILE
+    if not path.is_file():
+        return {}
+    out: dict[str, list[Decision]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            out.setdefault(r["call_id"], []).append(
+                Decision(r["segment"], r["code"], r["writer"], r["final"], r.get("instead")))
+    return out
+
+
+def adjudicate(codes: list[set[str]], speakers: list[str], decisions: list[Decision], problems: Counter) -> None:
+    """Apply one call's decisions to its per-segment codes, in place, keeping PROTOCOL.md's conventions (a risk
+    question is not also an open or closed question; `other` only alone). A decision whose recorded writer's
+    label is no longer the file's (the writer edited the call since) is stale: counted and skipped."""
+    for d in decisions:
+        if not 0 <= d.segment < len(codes) or (d.code in codes[d.segment]) != d.writer:
+            problems["stale_adjudication"] += 1
+            continue
+        if d.final == d.writer:
+            continue
+        seg = codes[d.segment]
+        if d.final:
+            seg.add(d.code)
+            seg.discard("other")
+            if d.code == "risk_question":
+                seg.difference_update(QUESTION_CODES)
+        else:
+            seg.discard(d.code)
+            if d.instead and d.instead != "other":
+                seg.add(d.instead)
+            if not seg and speakers[d.segment] == COUNSELOR:
+                seg.add("other")
+
+
 def _jsonl(directory: Path, kind: str, authors: set[str] | None):
     """(author, file name, line number, text) of every non-empty line of the `<tag>_<kind>.jsonl` files."""
     for path in sorted(directory.glob(f"*_{kind}.jsonl")):
@@ -133,9 +188,11 @@ def _skipped(corpus: Corpus, problem: str, file: str, lineno: int, exc: Exceptio
 
 
 def load_corpus(directory: Path | None, protocol: Protocol, authors: set[str] | None = None) -> Corpus:
-    """Read every `<tag>_calls.jsonl` and `<tag>_utterances.jsonl`; malformed lines are counted, skipped."""
+    """Read every `<tag>_calls.jsonl` and `<tag>_utterances.jsonl`, with the adjudicated codes applied;
+    malformed lines are counted, skipped."""
     directory = directory or DEFAULT_CORPUS
     corpus = Corpus([], [])
+    decisions = load_adjudication(directory)
     for author, file, lineno, line in _jsonl(directory, "calls", authors):
         try:
             data = json.loads(line)
@@ -145,13 +202,14 @@ def load_corpus(directory: Path | None, protocol: Protocol, authors: set[str] | 
             call_id = str(data["call_id"])
             times = derive_timings(call_id, segs)
             call = make_call(call_id, [(sp, a, b, t) for (sp, t), (a, b) in zip(segs, times, strict=True)])
-            codes = tuple(_clean_codes(s.get("codes"), s["speaker"], protocol, corpus.problems)
-                          for s in data["segments"])
+            codes = [set(_clean_codes(s.get("codes"), s["speaker"], protocol, corpus.problems))
+                     for s in data["segments"]]
+            adjudicate(codes, [sp for sp, _ in segs], decisions.get(call_id, []), corpus.problems)
         except (ValueError, KeyError, TypeError) as exc:
             _skipped(corpus, "bad_call_line", file, lineno, exc)
             continue
         meta = {k: data.get(k) for k in ("caller_type", "address", "topic", "counselor_quality")}
-        corpus.calls.append(CorpusCall(call, codes, author, meta))
+        corpus.calls.append(CorpusCall(call, tuple(frozenset(c) for c in codes), author, meta))
     seen_ids = Counter(c.call_id for c in corpus.calls)
     if any(n > 1 for n in seen_ids.values()):
         corpus.problems["duplicate_call_id"] += sum(n - 1 for n in seen_ids.values() if n > 1)

@@ -1,0 +1,65 @@
+"""Agreement of the second annotation with the writers' labels (README.md in this folder says how it was made).
+
+    python services/scorer/data/annotation/agreement.py
+
+The writers' labels are the corpus files', the second annotator's are second_annotator.jsonl, the adjudicated
+ones are the writers' with ../corpus/adjudication.jsonl applied. Prints Cohen's kappa per code (per segment
+of the code's speaker, and per call: does the call have it anywhere), and each annotator's critical flags
+against the other's and against the adjudicated labels.
+"""
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CODES = {"risk_cue": "caller", "risk_question": "counselor", "judgment": "counselor"}
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def kappa(pairs: list[tuple[bool, bool]]) -> float:
+    n = len(pairs)
+    observed = sum(a == b for a, b in pairs) / n
+    pa, pb = sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n
+    chance = pa * pb + (1 - pa) * (1 - pb)
+    return (observed - chance) / (1 - chance) if chance < 1 else 1.0
+
+
+def flags(labels: dict[str, set[int]]) -> set[str]:
+    """PROTOCOL.md's critical flags from one call's labels."""
+    out = {"judgment"} if labels["judgment"] else set()
+    if labels["risk_cue"] and not labels["risk_question"]:
+        out.add("missed_risk_assessment")
+    return out
+
+
+def main() -> None:
+    calls = {c["call_id"]: c for p in sorted((HERE.parent / "corpus").glob("*_calls.jsonl")) for c in _jsonl(p)}
+    second = {r["call_id"]: {code: set(r[code]) for code in CODES} for r in _jsonl(HERE / "second_annotator.jsonl")}
+    disputed = _jsonl(HERE.parent / "corpus" / "adjudication.jsonl")
+    writer = {cid: {code: {i for i, s in enumerate(calls[cid]["segments"]) if code in s["codes"]} for code in CODES}
+              for cid in second}
+    print(f"{len(second)} calls annotated twice; {len(disputed)} disputed items, "
+          f"{sum(r['final'] != r['writer'] for r in disputed)} writer labels changed by adjudication")
+    for code, speaker in CODES.items():
+        segment_pairs = [(i in writer[cid][code], i in second[cid][code]) for cid in second
+                         for i, s in enumerate(calls[cid]["segments"]) if s["speaker"] == speaker]
+        call_pairs = [(bool(writer[cid][code]), bool(second[cid][code])) for cid in second]
+        print(f"{code:14s} kappa per segment {kappa(segment_pairs):.3f}, per call {kappa(call_pairs):.3f}")
+    final = {cid: {code: set(labels) for code, labels in w.items()} for cid, w in writer.items()}
+    for r in disputed:  # undisputed: both said the same
+        (final[r["call_id"]][r["code"]].add if r["final"] else final[r["call_id"]][r["code"]].discard)(r["segment"])
+    for name, got, gold in (("the second annotator", second, writer), ("the writers", writer, final),
+                            ("the second annotator", second, final)):
+        tp = fp = fn = 0
+        for cid in second:
+            g, a = flags(gold[cid]), flags(got[cid])
+            tp, fp, fn = tp + len(g & a), fp + len(a - g), fn + len(g - a)
+        against = "the writers'" if gold is writer else "the adjudicated"
+        print(f"flags of {name} against {against}: recall {tp / (tp + fn):.3f}, "
+              f"precision {tp / (tp + fp):.3f} ({tp} shared, {fp} extra, {fn} missed)")
+
+if __name__ == "__main__":
+    main()
