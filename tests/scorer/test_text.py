@@ -93,7 +93,7 @@ def test_the_corpus_loads_with_timings(corpus):
         assert all(s.end > s.start for s in c.call.segments)
 
 
-def test_adjudicated_codes_apply_over_the_writers_file(tmp_path, protocol):
+def test_adjudicated_codes_apply_over_the_writers_files(tmp_path, protocol):
     segments = [("counselor", "Телефон доверия, здравствуйте.", ["greeting"]),
                 ("caller", "Меня дома бьют.", []),
                 ("counselor", "Ну так слушайся, и не будут.", ["advice_directive"]),
@@ -108,14 +108,20 @@ def test_adjudicated_codes_apply_over_the_writers_file(tmp_path, protocol):
                  {"segment": 4, "code": "risk_question", "writer": True, "final": False, "instead": "closed_question"},
                  {"segment": 5, "code": "judgment", "writer": True, "final": False},
                  {"segment": 0, "code": "judgment", "writer": True, "final": False}]  # stale: the file says no
-    (tmp_path / ADJUDICATION_FILE).write_text("".join(json.dumps({"call_id": "t-1", **d}) + "\n" for d in decisions),
-                                              encoding="utf-8")
+    utterances = [{"speaker": "caller", "context": "", "text": "Хоть вешайся, шучу.", "codes": []},
+                  {"speaker": "counselor", "context": "", "text": "Не выдумывай.", "codes": ["judgment"]}]
+    (tmp_path / "t_utterances.jsonl").write_text("".join(json.dumps(u, ensure_ascii=False) + "\n" for u in utterances),
+                                                 encoding="utf-8")
+    lines = [{"call_id": "t-1", **d} for d in decisions]
+    lines.append({"utterance": "t-u1", "code": "risk_cue", "writer": False, "final": True})
+    (tmp_path / ADJUDICATION_FILE).write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     corpus = load_corpus(tmp_path, protocol)
     assert [set(c) for c in corpus.calls[0].codes] == [
         {"greeting"}, {"risk_cue"}, {"advice_directive", "judgment"}, {"risk_question"}, {"closed_question"},
         {"other"}]
+    assert [set(u.codes) for u in corpus.utterances] == [{"risk_cue"}, {"judgment"}]  # only the first decided
     assert corpus.problems["stale_adjudication"] == 1
-    assert not corpus.utterances  # the adjudication file is not read as an author's
+    assert len(corpus.calls) == 1 and len(corpus.utterances) == 2  # the adjudication file is no author's
 
 
 def _lexicon_rows(lexicon, texts):

@@ -2,9 +2,10 @@
 
     python services/scorer/data/annotation/agreement.py
 
-The writers' labels are the corpus files', the second annotator's are second_annotator.jsonl, the adjudicated
-ones are the writers' with ../corpus/adjudication.jsonl applied. Prints Cohen's kappa per code (per segment
-of the code's speaker, and per call: does the call have it anywhere), and each annotator's critical flags
+The writers' labels are the corpus files', the second annotator's are second_annotator.jsonl (calls) and
+second_annotator_utterances.jsonl (single utterances), the adjudicated ones are the writers' with
+../corpus/adjudication.jsonl applied. Prints Cohen's kappa per code (for calls per segment of the code's
+speaker and per call: does the call have it anywhere), and, for calls, each annotator's critical flags
 against the other's and against the adjudicated labels.
 """
 
@@ -35,21 +36,22 @@ def flags(labels: dict[str, set[int]]) -> set[str]:
     return out
 
 
-def main() -> None:
-    calls = {c["call_id"]: c for p in sorted((HERE.parent / "corpus").glob("*_calls.jsonl")) for c in _jsonl(p)}
+def calls_agreement(corpus: Path, disputed: list[dict]) -> None:
+    calls = {c["call_id"]: c for p in sorted(corpus.glob("*_calls.jsonl")) for c in _jsonl(p)}
     second = {r["call_id"]: {code: set(r[code]) for code in CODES} for r in _jsonl(HERE / "second_annotator.jsonl")}
-    disputed = _jsonl(HERE.parent / "corpus" / "adjudication.jsonl")
+    decisions = [r for r in disputed if "call_id" in r]
+    disputed = [r for r in decisions if r["writer"] != r["second"]]  # not the death-talk review's
     writer = {cid: {code: {i for i, s in enumerate(calls[cid]["segments"]) if code in s["codes"]} for code in CODES}
               for cid in second}
-    print(f"{len(second)} calls annotated twice; {len(disputed)} disputed items, "
+    print(f"calls: {len(second)} annotated twice; {len(disputed)} disputed items, "
           f"{sum(r['final'] != r['writer'] for r in disputed)} writer labels changed by adjudication")
     for code, speaker in CODES.items():
         segment_pairs = [(i in writer[cid][code], i in second[cid][code]) for cid in second
                          for i, s in enumerate(calls[cid]["segments"]) if s["speaker"] == speaker]
         call_pairs = [(bool(writer[cid][code]), bool(second[cid][code])) for cid in second]
-        print(f"{code:14s} kappa per segment {kappa(segment_pairs):.3f}, per call {kappa(call_pairs):.3f}")
+        print(f"  {code:14s} kappa per segment {kappa(segment_pairs):.3f}, per call {kappa(call_pairs):.3f}")
     final = {cid: {code: set(labels) for code, labels in w.items()} for cid, w in writer.items()}
-    for r in disputed:  # undisputed: both said the same
+    for r in decisions:  # where neither disputed nor reviewed, both said the same
         (final[r["call_id"]][r["code"]].add if r["final"] else final[r["call_id"]][r["code"]].discard)(r["segment"])
     for name, got, gold in (("the second annotator", second, writer), ("the writers", writer, final),
                             ("the second annotator", second, final)):
@@ -58,8 +60,31 @@ def main() -> None:
             g, a = flags(gold[cid]), flags(got[cid])
             tp, fp, fn = tp + len(g & a), fp + len(a - g), fn + len(g - a)
         against = "the writers'" if gold is writer else "the adjudicated"
-        print(f"flags of {name} against {against}: recall {tp / (tp + fn):.3f}, "
+        print(f"  flags of {name} against {against}: recall {tp / (tp + fn):.3f}, "
               f"precision {tp / (tp + fp):.3f} ({tp} shared, {fp} extra, {fn} missed)")
+
+
+def utterances_agreement(corpus: Path, disputed: list[dict]) -> None:
+    writer = {f"{p.name.split('_')[0]}-u{n}": json.loads(line)
+              for p in sorted(corpus.glob("*_utterances.jsonl"))
+              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if line.strip()}
+    second = {r["utterance"]: set(r["codes"]) for r in _jsonl(HERE / "second_annotator_utterances.jsonl")}
+    disputed = [r for r in disputed if "utterance" in r and r["writer"] != r["second"]]
+    print(f"single utterances: {len(second)} annotated twice; {len(disputed)} disputed items, "
+          f"{sum(r['final'] != r['writer'] for r in disputed)} writer labels changed by adjudication")
+    for code, speaker in CODES.items():
+        pairs = [(code in u["codes"], code in second[uid]) for uid, u in writer.items() if u["speaker"] == speaker]
+        print(f"  {code:14s} kappa {kappa(pairs):.3f}")
+
+
+def main() -> None:
+    corpus = HERE.parent / "corpus"
+    decisions = _jsonl(corpus / "adjudication.jsonl")
+    calls_agreement(corpus, decisions)
+    utterances_agreement(corpus, decisions)
+    reviewed = [r for r in decisions if "review" in r]
+    print(f"death-talk review: {len(reviewed)} labels changed")
+
 
 if __name__ == "__main__":
     main()

@@ -6,9 +6,9 @@ turns are separated by gaps of 0.2–1.5 s with an occasional long pause (5 % of
 8 % of speaker changes overlap the previous segment by 0.2–0.8 s (an interruption when the counselor
 starts). Talk balance and the measures of corpus calls thus follow from how much each side says.
 
-The writers' files are never edited. Where a second annotation disagreed with a writer and an adjudicator
-decided against the writer, `adjudication.jsonl` in the corpus folder records the decision, and the loader
-applies it on top of the writer's codes (data/annotation/README.md).
+The writers' files are never edited. Where a second annotation disagreed with a writer, `adjudication.jsonl`
+in the corpus folder records the adjudicated decision (per call segment, or per single utterance), and the
+loader applies it on top of the writer's codes (data/annotation/README.md).
 """
 
 from __future__ import annotations
@@ -124,7 +124,8 @@ def _clean_codes(raw, speaker: str, protocol: Protocol, problems: Counter) -> fr
 
 @dataclass(frozen=True)
 class Decision:
-    """An adjudicated (segment, code) of one call: what the writer said, and what holds."""
+    """An adjudicated (segment, code) of a call, or code of a single utterance (segment 0): what the writer
+    said, and what holds."""
 
     segment: int
     code: str
@@ -134,7 +135,8 @@ class Decision:
 
 
 def load_adjudication(directory: Path) -> dict[str, list[Decision]]:
-    """{call id: decisions} from the corpus folder's adjudication file (none: no decisions)."""
+    """{call id or utterance id: decisions} from the corpus folder's adjudication file (none: no decisions).
+    The two kinds of id never collide: an utterance's is `<author>-u<line>`."""
     path = directory / ADJUDICATION_FILE
     if not path.is_file():
         return {}
@@ -142,15 +144,15 @@ def load_adjudication(directory: Path) -> dict[str, list[Decision]]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             r = json.loads(line)
-            out.setdefault(r["call_id"], []).append(
-                Decision(r["segment"], r["code"], r["writer"], r["final"], r.get("instead")))
+            out.setdefault(r.get("call_id") or r["utterance"], []).append(
+                Decision(r.get("segment", 0), r["code"], r["writer"], r["final"], r.get("instead")))
     return out
 
 
 def adjudicate(codes: list[set[str]], speakers: list[str], decisions: list[Decision], problems: Counter) -> None:
-    """Apply one call's decisions to its per-segment codes, in place, keeping PROTOCOL.md's conventions (a risk
-    question is not also an open or closed question; `other` only alone). A decision whose recorded writer's
-    label is no longer the file's (the writer edited the call since) is stale: counted and skipped."""
+    """Apply one call's (or utterance's) decisions to its per-segment codes, in place, keeping PROTOCOL.md's
+    conventions (a risk question is not also an open or closed question; `other` only alone). A decision whose
+    recorded writer's label is no longer the file's (the writer edited it since) is stale: counted, skipped."""
     for d in decisions:
         if not 0 <= d.segment < len(codes) or (d.code in codes[d.segment]) != d.writer:
             problems["stale_adjudication"] += 1
@@ -219,9 +221,11 @@ def load_corpus(directory: Path | None, protocol: Protocol, authors: set[str] | 
             speaker = data["speaker"]
             if speaker not in (CALLER, COUNSELOR) or not isinstance(data["text"], str):
                 raise ValueError("bad utterance")
-            codes = _clean_codes(data.get("codes"), speaker, protocol, corpus.problems)
-            corpus.utterances.append(Utterance(speaker, str(data.get("context") or ""), data["text"], codes,
-                                               author, f"{author}-u{lineno}"))
+            uid = f"{author}-u{lineno}"
+            codes = [set(_clean_codes(data.get("codes"), speaker, protocol, corpus.problems))]
+            adjudicate(codes, [speaker], decisions.get(uid, []), corpus.problems)
+            corpus.utterances.append(Utterance(speaker, str(data.get("context") or ""), data["text"],
+                                               frozenset(codes[0]), author, uid))
         except (ValueError, KeyError, TypeError) as exc:
             _skipped(corpus, "bad_utterance_line", file, lineno, exc)
     return corpus
