@@ -1,8 +1,11 @@
-"""Transcript checks, text normalisation, the ASR-noise view, the corpus loader."""
+"""Transcript checks, text normalisation, the ASR-noise view, the corpus loader and its second annotation."""
 
 from __future__ import annotations
 
 import json
+import re
+import runpy
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -122,6 +125,15 @@ def test_adjudicated_codes_apply_over_the_writers_files(tmp_path, protocol):
     assert [set(u.codes) for u in corpus.utterances] == [{"risk_cue"}, {"judgment"}]  # only the first decided
     assert corpus.problems["stale_adjudication"] == 1
     assert len(corpus.calls) == 1 and len(corpus.utterances) == 2  # the adjudication file is no author's
+
+
+def test_the_agreement_of_the_second_annotation_recomputes_from_the_files(capsys):
+    script = Path(__file__).resolve().parents[2] / "services/scorer/data/annotation/agreement.py"
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    kappas = [float(k) for line in out.splitlines() if "kappa" in line for k in re.findall(r"\d\.\d{3}", line)]
+    assert len(kappas) == 9 and all(0.5 < k <= 1.0 for k in kappas), out  # calls: 3 codes x 2, utterances: 3
+    assert "flags of the second annotator against the writers'" in out
 
 
 def _lexicon_rows(lexicon, texts):
