@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpline_scorer.protocol import Protocol
+from helpline_scorer.protocol import Protocol, coding_conventions
 from helpline_scorer.textnorm import asr_text
 from helpline_scorer.transcript import CALLER, COUNSELOR, Call, make_call
 
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
 ADJUDICATION_FILE = "adjudication.jsonl"  # in the corpus folder; not an author's file (no `_calls` suffix)
-QUESTION_CODES = ("open_question", "closed_question")
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,7 @@ def derive_timings(call_id: str, texts: list[tuple[str, str]]) -> list[tuple[flo
     return times
 
 
-def _clean_codes(raw, speaker: str, protocol: Protocol, problems: Counter) -> frozenset[str]:
+def _clean_codes(raw, speaker: str, protocol: Protocol, problems: Counter) -> set[str]:
     allowed = protocol.counselor_codes if speaker == COUNSELOR else protocol.caller_codes
     codes = set()
     for code in raw or []:
@@ -119,7 +118,7 @@ def _clean_codes(raw, speaker: str, protocol: Protocol, problems: Counter) -> fr
             codes.add(code)
         else:
             problems["unknown_or_misplaced_code"] += 1
-    return frozenset(codes)
+    return codes
 
 
 @dataclass(frozen=True)
@@ -162,15 +161,11 @@ def adjudicate(codes: list[set[str]], speakers: list[str], decisions: list[Decis
         seg = codes[d.segment]
         if d.final:
             seg.add(d.code)
-            seg.discard("other")
-            if d.code == "risk_question":
-                seg.difference_update(QUESTION_CODES)
         else:
             seg.discard(d.code)
-            if d.instead and d.instead != "other":
+            if d.instead:
                 seg.add(d.instead)
-            if not seg and speakers[d.segment] == COUNSELOR:
-                seg.add("other")
+        codes[d.segment] = coding_conventions(seg, speakers[d.segment])
 
 
 def _jsonl(directory: Path, kind: str, authors: set[str] | None):
@@ -204,8 +199,7 @@ def load_corpus(directory: Path | None, protocol: Protocol, authors: set[str] | 
             call_id = str(data["call_id"])
             times = derive_timings(call_id, segs)
             call = make_call(call_id, [(sp, a, b, t) for (sp, t), (a, b) in zip(segs, times, strict=True)])
-            codes = [set(_clean_codes(s.get("codes"), s["speaker"], protocol, corpus.problems))
-                     for s in data["segments"]]
+            codes = [_clean_codes(s.get("codes"), s["speaker"], protocol, corpus.problems) for s in data["segments"]]
             adjudicate(codes, [sp for sp, _ in segs], decisions.get(call_id, []), corpus.problems)
         except (ValueError, KeyError, TypeError) as exc:
             _skipped(corpus, "bad_call_line", file, lineno, exc)
@@ -222,7 +216,7 @@ def load_corpus(directory: Path | None, protocol: Protocol, authors: set[str] | 
             if speaker not in (CALLER, COUNSELOR) or not isinstance(data["text"], str):
                 raise ValueError("bad utterance")
             uid = f"{author}-u{lineno}"
-            codes = [set(_clean_codes(data.get("codes"), speaker, protocol, corpus.problems))]
+            codes = [_clean_codes(data.get("codes"), speaker, protocol, corpus.problems)]
             adjudicate(codes, [speaker], decisions.get(uid, []), corpus.problems)
             corpus.utterances.append(Utterance(speaker, str(data.get("context") or ""), data["text"],
                                                frozenset(codes[0]), author, uid))

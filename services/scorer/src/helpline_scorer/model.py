@@ -40,6 +40,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 from helpline_scorer.lexicon import DEFAULT_LEXICON, Lexicon
+from helpline_scorer.protocol import coding_conventions
 from helpline_scorer.textnorm import asr_text, lemmas
 from helpline_scorer.transcript import CALLER, COUNSELOR, Call
 
@@ -417,7 +418,7 @@ class UtteranceModel:
                thresholds: Mapping[str, float] | None = None) -> frozenset[str]:
         clf: CodeClassifier = getattr(self, speaker)
         thresholds = thresholds or clf.thresholds
-        return frozenset(_conventions({c for c in clf.codes if probs[c] >= thresholds[c]}, speaker))
+        return frozenset(coding_conventions({c for c in clf.codes if probs[c] >= thresholds[c]}, speaker))
 
     def predict(self, examples: Sequence[Example]) -> tuple[list[frozenset[str]], list[dict[str, float]]]:
         """Codes above threshold and the probability of every code of the segment's speaker."""
@@ -474,7 +475,7 @@ class UtteranceModel:
                             out[i] = out[i] - {code}
                             changed.add(i)
             for i in changed:
-                out[i] = frozenset(_conventions(set(out[i]), examples[i].speaker))
+                out[i] = frozenset(coding_conventions(set(out[i]), examples[i].speaker))
         return out
 
     def review_codes(self, examples: Sequence[Example], codes: Sequence[frozenset[str]],
@@ -505,17 +506,3 @@ def call_score(probs: Sequence[float], k: int) -> float:
     for p in top:
         q *= 1.0 - p
     return 1.0 - q
-
-
-def _conventions(codes: set[str], speaker: str) -> set[str]:
-    """PROTOCOL.md coding conventions: a resource or risk question is not also an open/closed question;
-    `other` only when nothing else applies (and always when nothing else does)."""
-    if speaker != COUNSELOR:
-        return codes
-    if codes & {"risk_question", "resource_exploration"}:
-        codes -= {"open_question", "closed_question"}
-    if len(codes) > 1:
-        codes.discard("other")
-    if not codes:
-        codes = {"other"}
-    return codes

@@ -9,6 +9,26 @@ from typing import Any
 
 import yaml
 
+from helpline_scorer.transcript import COUNSELOR
+
+QUESTION_CODES = frozenset({"open_question", "closed_question"})
+
+
+def coding_conventions(codes: set[str], speaker: str) -> set[str]:
+    """PROTOCOL.md's coding conventions for a counselor segment's codes (others are returned as they are): a
+    resource or risk question is not also an open/closed question; `other` only when nothing else applies
+    (and always when nothing else does). Used for predicted and for adjudicated codes alike."""
+    if speaker != COUNSELOR:
+        return codes
+    if codes & {"risk_question", "resource_exploration"}:
+        codes -= QUESTION_CODES
+    if len(codes) > 1:
+        codes.discard("other")
+    if not codes:
+        codes = {"other"}
+    return codes
+
+
 RULE_KINDS = {"count_at_least", "count_below", "in_first_turns", "in_last_turns", "if_cue", "talk_share_at_most"}
 
 
