@@ -44,7 +44,7 @@ def calls_agreement(corpus: Path, disputed: list[dict]) -> None:
     writer = {cid: {code: {i for i, s in enumerate(calls[cid]["segments"]) if code in s["codes"]} for code in CODES}
               for cid in second}
     print(f"calls: {len(second)} annotated twice; {len(disputed)} disputed items, "
-          f"{sum(r['final'] != r['writer'] for r in disputed)} writer labels changed in the end (adjudication, then the review below)")
+          f"{sum(r['final'] != r['writer'] for r in disputed)} writer labels changed (after the review below)")
     for code, speaker in CODES.items():
         segment_pairs = [(i in writer[cid][code], i in second[cid][code]) for cid in second
                          for i, s in enumerate(calls[cid]["segments"]) if s["speaker"] == speaker]
@@ -71,7 +71,7 @@ def utterances_agreement(corpus: Path, disputed: list[dict]) -> None:
     second = {r["utterance"]: set(r["codes"]) for r in _jsonl(HERE / "second_annotator_utterances.jsonl")}
     disputed = [r for r in disputed if "utterance" in r and r["writer"] != r["second"]]
     print(f"single utterances: {len(second)} annotated twice; {len(disputed)} disputed items, "
-          f"{sum(r['final'] != r['writer'] for r in disputed)} writer labels changed in the end (adjudication, then the review below)")
+          f"{sum(r['final'] != r['writer'] for r in disputed)} writer labels changed (after the review below)")
     for code, speaker in CODES.items():
         pairs = [(code in u["codes"], code in second[uid]) for uid, u in writer.items() if u["speaker"] == speaker]
         print(f"  {code:14s} kappa {kappa(pairs):.3f}")
