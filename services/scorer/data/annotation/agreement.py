@@ -1,16 +1,20 @@
 """Agreement of the second annotation with the writers' labels (README.md in this folder says how it was made).
 
-    python services/scorer/data/annotation/agreement.py
+    .venv/bin/python services/scorer/data/annotation/agreement.py
 
 The writers' labels are the corpus files', the second annotator's are second_annotator.jsonl (calls) and
 second_annotator_utterances.jsonl (single utterances), the adjudicated ones are the writers' with
 ../corpus/adjudication.jsonl applied. Prints Cohen's kappa per code (for calls per segment of the code's
 speaker and per call: does the call have it anywhere), and, for calls, each annotator's critical flags
-against the other's and against the adjudicated labels.
+(from the protocol's own criteria, helpline_scorer.criteria) against the other's and the adjudicated labels.
 """
 
 import json
 from pathlib import Path
+
+from helpline_scorer.corpus import load_corpus
+from helpline_scorer.criteria import evaluate_call
+from helpline_scorer.protocol import load_protocol
 
 HERE = Path(__file__).resolve().parent
 CODES = {"risk_cue": "caller", "risk_question": "counselor", "judgment": "counselor"}
@@ -26,14 +30,6 @@ def kappa(pairs: list[tuple[bool, bool]]) -> float:
     pa, pb = sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n
     chance = pa * pb + (1 - pa) * (1 - pb)
     return (observed - chance) / (1 - chance) if chance < 1 else 1.0
-
-
-def flags(labels: dict[str, set[int]]) -> set[str]:
-    """PROTOCOL.md's critical flags from one call's labels."""
-    out = {"judgment"} if labels["judgment"] else set()
-    if labels["risk_cue"] and not labels["risk_question"]:
-        out.add("missed_risk_assessment")
-    return out
 
 
 def calls_agreement(corpus: Path, disputed: list[dict]) -> None:
@@ -53,11 +49,18 @@ def calls_agreement(corpus: Path, disputed: list[dict]) -> None:
     final = {cid: {code: set(labels) for code, labels in w.items()} for cid, w in writer.items()}
     for r in decisions:  # where neither disputed nor reviewed, both said the same
         (final[r["call_id"]][r["code"]].add if r["final"] else final[r["call_id"]][r["code"]].discard)(r["segment"])
+    protocol = load_protocol()
+    loaded = {c.call_id: c.call for c in load_corpus(corpus, protocol).calls}  # segments and timings; codes: each reader's
+
+    def flags(cid: str, labels: dict[str, set[int]]) -> set[str]:
+        codes = [{code for code, where in labels.items() if i in where} for i in range(len(calls[cid]["segments"]))]
+        return set(evaluate_call(protocol, loaded[cid], codes).critical)
+
     for name, got, gold in (("the second annotator", second, writer), ("the writers", writer, final),
                             ("the second annotator", second, final)):
         tp = fp = fn = 0
         for cid in second:
-            g, a = flags(gold[cid]), flags(got[cid])
+            g, a = flags(cid, gold[cid]), flags(cid, got[cid])
             tp, fp, fn = tp + len(g & a), fp + len(a - g), fn + len(g - a)
         against = "the writers'" if gold is writer else "the adjudicated"
         print(f"  flags of {name} against {against}: recall {tp / (tp + fn):.3f}, "
