@@ -50,7 +50,8 @@ def calls_agreement(corpus: Path, disputed: list[dict]) -> None:
     for r in decisions:  # where neither disputed nor reviewed, both said the same
         (final[r["call_id"]][r["code"]].add if r["final"] else final[r["call_id"]][r["code"]].discard)(r["segment"])
     protocol = load_protocol()
-    loaded = {c.call_id: c.call for c in load_corpus(corpus, protocol).calls}  # segments and timings; codes: each reader's
+    # the calls' segments and timings; the codes are each reader's
+    loaded = {c.call_id: c.call for c in load_corpus(corpus, protocol).calls}
 
     def flags(cid: str, labels: dict[str, set[int]]) -> set[str]:
         codes = [{code for code, where in labels.items() if i in where} for i in range(len(calls[cid]["segments"]))]
