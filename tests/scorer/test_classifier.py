@@ -1,10 +1,13 @@
-"""The per-code classifiers: the flags' codes get a second, n-gram model; the other codes do not."""
+"""The per-code classifiers: the flags' codes get a second, n-gram model; the other codes do not. AnnoMI's class
+weights."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
+from helpline_scorer.annomi import tune_class_weights
 from helpline_scorer.model import CodeClassifier, Example, Features, Featurizer
 
 CUES = ["я не хочу жить", "мне не хочется жить больше", "я правда не хочу жить дальше", "не хочу жить вообще",
@@ -52,3 +55,15 @@ def test_features_without_the_ngram_view_use_the_main_model_only(fitted):
         Features(X.main), Y, groups, folds=3)
     assert plain.ngram_codes == [] and plain.ngram_coef is None
     assert np.allclose(plain.predict_proba(Features(X.main)), main_only.predict_proba(X))
+
+
+def test_class_weights_give_the_underscaled_class_back_its_argmax():
+    rng = np.random.default_rng(0)
+    y = rng.choice(3, size=600, p=[0.45, 0.15, 0.40])
+    proba = rng.uniform(0.0, 0.4, size=(600, 3))
+    proba[np.arange(600), y] += 0.35
+    proba[:, 1] *= 0.6  # the rare class's one-vs-rest scale is too low: it loses the plain argmax
+    weights = tune_class_weights(proba, y)
+    assert weights[2] == 1.0 and weights[1] > weights[0]
+    plain = f1_score(y, proba.argmax(axis=1), average="macro")
+    assert f1_score(y, (proba * weights).argmax(axis=1), average="macro") > plain + 0.05

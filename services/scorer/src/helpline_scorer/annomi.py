@@ -3,12 +3,14 @@
 
 The pipeline is corpus-agnostic: Example, Featurizer and CodeClassifier are those of the scorer; only the
 labels differ (one of question / reflection / therapist_input / other per therapist utterance: the class
-with the highest calibrated probability). The data is read in place and never copied into the project.
+with the highest calibrated probability, after per-class weights tuned on the training transcripts). The
+data is read in place and never copied into the project.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -58,16 +60,36 @@ def _fit_predict(examples: list[Example], y: np.ndarray, groups: np.ndarray, tra
 
 
 def _select(examples: list[Example], y: np.ndarray, groups: np.ndarray, train: np.ndarray,
-            keep_questions: bool, inner_folds: int) -> dict:
-    """The grid point with the best macro-F1 in a grouped 3-fold CV on the training transcripts only."""
-    scores = []
+            keep_questions: bool, inner_folds: int) -> tuple[dict, np.ndarray]:
+    """The grid point with the best macro-F1 in a grouped 3-fold CV on the training transcripts only, and the
+    class weights tuned on that grid point's inner out-of-fold probabilities."""
+    best = None
     for params in GRID:
-        pred = np.zeros(len(train), dtype=int)
+        proba = np.zeros((len(train), len(CLASSES)))
         for tr, te in GroupKFold(n_splits=3).split(train, groups=groups[train]):
-            pred[te] = _fit_predict(examples, y, groups, train[tr], train[te], params, keep_questions,
-                                    inner_folds).argmax(axis=1)
-        scores.append(f1_score(y[train], pred, average="macro"))
-    return GRID[int(np.argmax(scores))]
+            proba[te] = _fit_predict(examples, y, groups, train[tr], train[te], params, keep_questions, inner_folds)
+        score = f1_score(y[train], proba.argmax(axis=1), average="macro")
+        if best is None or score > best[0]:
+            best = (score, params, proba)
+    _, params, proba = best
+    return params, tune_class_weights(proba, y[train])
+
+
+# Multipliers tried per class on the calibrated probabilities before the argmax.
+CLASS_WEIGHTS = (0.7, 0.85, 1.0, 1.2, 1.4, 1.7, 2.0)
+
+
+def tune_class_weights(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-class multipliers (the last class's fixed at 1) that maximise the macro-F1 of the weighted argmax.
+    Each class is calibrated one-vs-rest, so their scales differ and the rarest class loses argmax ties it
+    should win (the scorer's own codes get tuned thresholds for the same reason)."""
+    best_score, best = f1_score(y, proba.argmax(axis=1), average="macro"), np.ones(proba.shape[1])
+    for head in itertools.product(CLASS_WEIGHTS, repeat=proba.shape[1] - 1):
+        weights = np.array([*head, 1.0])
+        score = f1_score(y, (proba * weights).argmax(axis=1), average="macro")
+        if score > best_score + 1e-9:
+            best_score, best = score, weights
+    return best
 
 
 def run(data_dir: Path, folds: int = 5, inner_folds: int = 3, keep_questions: bool = True) -> dict:
@@ -78,12 +100,13 @@ def run(data_dir: Path, folds: int = 5, inner_folds: int = 3, keep_questions: bo
     y = np.array([CLASSES.index(next(iter(e.codes))) for e in examples])
     groups = np.array([e.group for e in examples])
     oof = np.zeros((len(examples), len(CLASSES)))
+    pred = np.zeros(len(examples), dtype=int)
     chosen = []
     for train, test in GroupKFold(n_splits=folds).split(examples, groups=groups):
-        params = _select(examples, y, groups, train, keep_questions, inner_folds)
-        chosen.append(params)
+        params, weights = _select(examples, y, groups, train, keep_questions, inner_folds)
+        chosen.append({**params, "class_weights": dict(zip(CLASSES, weights.tolist(), strict=True))})
         oof[test] = _fit_predict(examples, y, groups, train, test, params, keep_questions, inner_folds)
-    pred = oof.argmax(axis=1)
+        pred[test] = (oof[test] * weights).argmax(axis=1)
     per_class = f1_score(y, pred, average=None, labels=range(len(CLASSES)))
     # session quality from the predicted behaviour profile (out-of-fold predictions only)
     sessions = sorted(set(groups.tolist()))
@@ -108,7 +131,8 @@ def run(data_dir: Path, folds: int = 5, inner_folds: int = 3, keep_questions: bo
         "per_class_f1": {c: round(float(f), 4) for c, f in zip(CLASSES, per_class, strict=True)},
         "published": {"text_macro_f1": 0.72, "text_audio_macro_f1": 0.83, "target": 0.75},
         "session_auc": round(float(roc_auc_score(y_s, auc_oof)), 4),
-        "hyperparameters": "chosen per outer fold by a grouped 3-fold CV on its training transcripts",
+        "hyperparameters": "chosen per outer fold by a grouped 3-fold CV on its training transcripts (C, "
+                           "next-turn weight, then class weights on that CV's out-of-fold probabilities)",
         "chosen_per_fold": chosen,
         "session_auc_method": "logistic regression on each session's out-of-fold predicted behaviour shares, "
                               "R:Q and mean probabilities; 5-fold stratified CV over sessions",
@@ -128,6 +152,8 @@ def render_markdown(report: dict) -> str:
     lines += ["", f"Session AUC: {report['session_auc_method']}.", ""]
     if report.get("chosen_per_fold"):
         lines += [f"Hyperparameters {report['hyperparameters']}: "
-                  + "; ".join(f"C {p['C']}, next-turn weight {p['next_weight']}" for p in report["chosen_per_fold"])
+                  + "; ".join(f"C {p['C']}, next-turn weight {p['next_weight']}"
+                              + "".join(f", {c} ×{w:g}" for c, w in p.get("class_weights", {}).items() if w != 1)
+                              for p in report["chosen_per_fold"])
                   + ".", ""]
     return "\n".join(lines)
