@@ -13,7 +13,7 @@ from helpline.scorer.v1 import scorer_pb2, scorer_service_pb2_grpc
 from helpline.transcriber.v1 import transcriber_pb2, transcriber_service_pb2_grpc
 from helpline_common import devstore
 from helpline_common.client import ServiceClient
-from helpline_common.settings import load_settings
+from helpline_common.settings import StoreSettings, load_settings
 from helpline_gateway.service import create_server as create_gateway
 from helpline_gateway.settings import GatewaySettings
 from helpline_scorer.service import create_server as create_scorer
@@ -45,6 +45,26 @@ def test_missing_credentials_named(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         load_settings(GatewaySettings, token_signing_key=SIGNING_KEY)
     assert "AWS_ACCESS_KEY_ID" in capsys.readouterr().err
+
+
+def test_every_message_names_a_variable_that_exists(monkeypatch, capsys):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    monkeypatch.setenv("HELPLINE_S3_TIMEOUT_S", "-1")  # the store's group fails inside the gateway's
+    with pytest.raises(SystemExit):
+        load_settings(GatewaySettings, token_signing_key=SIGNING_KEY)
+    assert "  HELPLINE_S3_TIMEOUT_S: " in capsys.readouterr().err
+    monkeypatch.delenv("HELPLINE_S3_TIMEOUT_S")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(SystemExit):
+        load_settings(StoreSettings)
+    assert capsys.readouterr().err.splitlines()[1:] == ["  AWS_SECRET_ACCESS_KEY: Field required"]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    monkeypatch.setenv("HELPLINE_GATEWAY_TLS_CERT_FILE", "/nowhere.pem")  # a check across two variables
+    with pytest.raises(SystemExit):
+        load_settings(GatewaySettings, token_signing_key=SIGNING_KEY)
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        "  Value error, set both HELPLINE_GATEWAY_TLS_CERT_FILE and HELPLINE_GATEWAY_TLS_KEY_FILE, or neither"]
 
 
 def test_gateway_health_reflection_metrics_and_shutdown(store_settings):

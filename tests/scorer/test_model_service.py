@@ -264,6 +264,13 @@ def test_cli_score_prints_the_result(model_dir, tmp_path):
     path.write_text(json.dumps({"call_id": "x", "segments": []}))
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "no segments" in done.stderr
+    path.write_bytes(b"\xff\xfe{")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == f"error: cannot read {path}: not UTF-8 text"
+    path.write_text(json.dumps(transcript_dict(), ensure_ascii=False), encoding="utf-8")
+    missing = tmp_path / "nowhere" / registry.MODEL_FILE
+    done = subprocess.run([*cmd[:-1], str(missing)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and f"model file not found: {missing}" in done.stderr
 
 
 def test_calibrate_compares_the_model_with_reviews(loaded, store_settings, tmp_path):

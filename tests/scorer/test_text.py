@@ -36,6 +36,8 @@ def seg(**kw):
     {"call_id": "x", "segments": [seg(text=5)]},
     {"call_id": "x", "segments": [seg(end=float("nan"))]},
     {"call_id": "x", "segments": ["text"]},
+    {"call_id": "x", "segments": [seg(end=1e300)]},
+    {"call_id": "x", "segments": [{k: v for k, v in seg().items() if k != "text"}]},
 ])
 def test_malformed_transcripts_are_invalid_argument(data):
     with pytest.raises(InvalidArgument):

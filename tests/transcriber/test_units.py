@@ -144,8 +144,11 @@ def test_transcript_json_round_trip_and_errors():
     assert back["segments"][1]["words"] == [] and back["redactions"] == {"name": 1, "phone": 0}
     assert back["duration_s"] == 12.5 and back["model"] == d["model"]
     assert from_dict(back) == t
-    for bad, field in [({"segments": [{"speaker": "robot"}]}, "speaker"),
-                       ({"segments": [{"start": -1}]}, "start"), ({"duration_s": "long"}, "duration_s"),
-                       ({"segments": [{"start": 2, "end": 1}]}, "ends before"), ([], "transcript")]:
+    seg = {"speaker": "caller", "start": 0.0, "end": 1.0, "text": "да"}
+    for bad, field in [({"segments": [{**seg, "speaker": "robot"}]}, "speaker"),
+                       ({"segments": [{**seg, "start": -1}]}, "start"), ({"duration_s": "long"}, "duration_s"),
+                       ({"segments": [{**seg, "start": 2, "end": 1}]}, "ends before"), ([], "JSON object"),
+                       ({"segments": [{**seg, "end": 1e300}]}, "end must be a number of seconds from 0"),
+                       ({"segments": [{k: v for k, v in seg.items() if k != "text"}]}, "has no text")]:
         with pytest.raises(ValueError, match=field):
             from_dict(bad)

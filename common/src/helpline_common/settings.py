@@ -52,7 +52,8 @@ class ServerSettings(BaseSettings):
     @model_validator(mode="after")
     def _tls_pair(self):
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
-            raise ValueError("set both TLS_CERT_FILE and TLS_KEY_FILE, or neither")
+            prefix = self.model_config.get("env_prefix", "")
+            raise ValueError(f"set both {prefix}TLS_CERT_FILE and {prefix}TLS_KEY_FILE, or neither")
         for path in (self.tls_cert_file, self.tls_key_file):
             if path is not None and not path.is_file():
                 raise ValueError(f"TLS file not found: {path}")
@@ -67,12 +68,26 @@ def load_settings(cls: type[S], **overrides) -> S:
     try:
         return cls(**overrides)
     except ValidationError as exc:
-        prefix = cls.model_config.get("env_prefix", "")
+        # A nested group built by its default factory (the store) fails as its own model, with its own locations.
+        owner = next((f.annotation for f in cls.model_fields.values() if getattr(f.annotation, "__name__", None)
+                      == exc.title and issubclass(f.annotation, BaseSettings)), cls)
         lines = [f"invalid configuration for {cls.__name__}:"]
         for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "settings"
-            name = "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY" if field.startswith("store") else \
-                f"{prefix}{field.upper()}"
-            lines.append(f"  {name}: {err['msg']}")
+            name = _variable(owner, err["loc"])
+            lines.append(f"  {name}: {err['msg']}" if name else f"  {err['msg']}")
         print("\n".join(lines), file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _variable(cls: type[BaseSettings], loc: tuple) -> str:
+    """The environment variable a validation error's location stands for ("" for a check across fields,
+    whose message names them)."""
+    if not loc:
+        return ""
+    field = cls.model_fields.get(str(loc[0]))
+    if field is None:  # the location is already a variable: a field read under its alias (AWS_*)
+        return str(loc[0])
+    nested = field.annotation
+    if len(loc) > 1 and isinstance(nested, type) and issubclass(nested, BaseSettings):
+        return _variable(nested, loc[1:])
+    return f"{cls.model_config.get('env_prefix', '')}{str(loc[0]).upper()}"

@@ -29,11 +29,15 @@ def _seconds(d) -> float:
     return round(d.seconds + d.nanos / 1e9, 3)
 
 
+# The longest time a transcript may carry (a week); longer is a broken file, not a call.
+MAX_SECONDS = 7 * 24 * 3600
+
+
 def _duration(value: Any, field: str):
     from google.protobuf import duration_pb2
 
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
-        raise ValueError(f"{field} must be a non-negative number of seconds")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_SECONDS:
+        raise ValueError(f"{field} must be a number of seconds from 0 to {MAX_SECONDS}")
     d = duration_pb2.Duration()
     d.FromNanoseconds(int(round(value * 1e9)))
     return d
@@ -66,10 +70,19 @@ def to_dict(transcript: transcript_pb2.Transcript) -> dict[str, Any]:
     return out
 
 
+_KINDS = {dict: "a JSON object", list: "a list", str: "a string", int: "an integer", (int, float): "a number"}
+
+
 def _expect(obj: Any, kind: type | tuple, field: str):
     if not isinstance(obj, kind) or isinstance(obj, bool) and kind is not bool:
-        raise ValueError(f"{field} must be {getattr(kind, '__name__', kind)}")
+        raise ValueError(f"{field} must be {_KINDS[kind]}")
     return obj
+
+
+def _required(obj: dict, key: str, where: str) -> Any:
+    if key not in obj:
+        raise ValueError(f"{where} has no {key}")
+    return obj[key]
 
 
 def from_dict(data: Any) -> transcript_pb2.Transcript:
@@ -86,12 +99,12 @@ def from_dict(data: Any) -> transcript_pb2.Transcript:
     for i, seg in enumerate(_expect(data.get("segments", []), list, "segments")):
         where = f"segments[{i}]"
         _expect(seg, dict, where)
-        speaker = seg.get("speaker", "unknown")
+        speaker = _required(seg, "speaker", where)
         if speaker not in SPEAKERS:
             raise ValueError(f"{where}.speaker must be one of {', '.join(SPEAKERS)}")
-        s = t.segments.add(speaker=SPEAKERS[speaker], text=_expect(seg.get("text", ""), str, f"{where}.text"))
-        s.start.CopyFrom(_duration(seg.get("start", 0.0), f"{where}.start"))
-        s.end.CopyFrom(_duration(seg.get("end", seg.get("start", 0.0)), f"{where}.end"))
+        s = t.segments.add(speaker=SPEAKERS[speaker], text=_expect(_required(seg, "text", where), str, f"{where}.text"))
+        s.start.CopyFrom(_duration(_required(seg, "start", where), f"{where}.start"))
+        s.end.CopyFrom(_duration(_required(seg, "end", where), f"{where}.end"))
         if _seconds(s.end) < _seconds(s.start):
             raise ValueError(f"{where} ends before it starts")
         s.confidence = float(_expect(seg.get("confidence", 0.0), (int, float), f"{where}.confidence"))

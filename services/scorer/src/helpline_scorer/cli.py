@@ -81,8 +81,11 @@ def score(file: Path = typer.Argument(..., help="transcript JSON: {call_id, segm
         call = call_from_json(data)
         scorer = Scorer(_load(model, model_file), load_protocol())
         result = scorer.score(call)
+    except UnicodeDecodeError:
+        typer.echo(f"error: cannot read {file}: not UTF-8 text", err=True)
+        raise typer.Exit(2) from None
     except (OSError, json.JSONDecodeError) as exc:
-        typer.echo(f"cannot read {file}: {exc}", err=True)
+        typer.echo(f"error: cannot read {file}: {exc}", err=True)
         raise typer.Exit(2) from None
     except HelplineError as exc:
         typer.echo(f"error: {exc}", err=True)

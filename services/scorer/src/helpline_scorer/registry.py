@@ -99,6 +99,8 @@ def load_local(model_file: Path, expected_sha256: str = "") -> LoadedModel:
 
     The expected hash is `expected_sha256` when given, else the card's; either way it is checked.
     """
+    if not model_file.is_file():
+        raise NotFound(f"model file not found: {model_file}")
     card_path = model_file.parent / CARD_JSON
     card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
     expected = expected_sha256 or card.get("sha256", "")

@@ -62,7 +62,8 @@ def make_call(call_id: str, raw_segments: list[tuple[Any, Any, Any, Any]]) -> Ca
     segments = []
     for index, (speaker, start, end, text) in enumerate(raw_segments):
         if speaker not in SPEAKERS:
-            raise InvalidArgument(f"segment {index}: unknown speaker (expected caller or counselor)")
+            raise InvalidArgument(f"segment {index}: the speaker must be caller or counselor; a mono transcript "
+                                  "(speaker unknown) cannot be scored, the protocol needs the two sides told apart")
         start = _check_time(start, "start", index)
         end = _check_time(end, "end", index)
         if end < start:

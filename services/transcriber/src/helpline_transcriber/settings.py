@@ -38,9 +38,9 @@ class TranscriberSettings(ServerSettings):
     @model_validator(mode="after")
     def _one_model_source(self):
         if (self.model_dir is None) == (self.model_object is None):
-            raise ValueError("set exactly one of MODEL_DIR or MODEL_OBJECT")
+            raise ValueError("set exactly one of HELPLINE_TRANSCRIBER_MODEL_DIR or HELPLINE_TRANSCRIBER_MODEL_OBJECT")
         if self.model_object is not None and self.model_sha256 is None:
-            raise ValueError("MODEL_OBJECT needs MODEL_SHA256")
+            raise ValueError("HELPLINE_TRANSCRIBER_MODEL_OBJECT needs HELPLINE_TRANSCRIBER_MODEL_SHA256")
         if self.model_dir is not None and not (self.model_dir / "am").is_dir():
             raise ValueError(f"{self.model_dir} is not a Vosk model directory (no am/)")
         return self
