@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from typer.testing import CliRunner
 
@@ -60,3 +62,17 @@ def test_tokens_issue_refuses_a_short_key(monkeypatch):
     monkeypatch.setenv("HELPLINE_GATEWAY_TOKEN_SIGNING_KEY", SIGNING_KEY)
     result = runner.invoke(cli.app, ["tokens", "issue", "--role", "supervisor", "--region", "77", "--subject", "s-1"])
     assert result.exit_code == 0 and result.output.count(".") == 2  # a JWT
+
+
+def test_a_period_without_to_runs_until_today_and_an_empty_flag_list_says_so(gateway_env):
+    gateway_env.setenv("HELPLINE_TOKEN", token(Role.SUPERVISOR, "77"))
+    listed = runner.invoke(cli.app, ["flags", "list", "--region", "77", "--from", str(YESTERDAY)])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.strip() == f"no flagged calls in region 77 from {YESTERDAY} to {dt.date.today()}"
+
+
+def test_a_report_while_the_scorer_is_down_is_unavailable_not_an_internal_error(gateway_env, tmp_path):
+    gateway_env.setenv("HELPLINE_TOKEN", token(Role.SUPERVISOR, "77"))  # the test gateway has no scorer
+    got = runner.invoke(cli.app, ["report", "get", "--region", "77", "--from", str(YESTERDAY),
+                                  "-o", str(tmp_path / "r.html")])
+    assert got.exit_code == 3 and "UNAVAILABLE" in got.output, got.output

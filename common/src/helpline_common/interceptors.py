@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 _QUIET_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 
 
+_BACKEND_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
 class _RpcScope:
     """Bookkeeping for one RPC: in-flight gauge, latency, final status, log line."""
 
@@ -35,6 +38,10 @@ class _RpcScope:
         """Abort the RPC with the status that `exc` deserves (raises)."""
         if isinstance(exc, HelplineError):
             context.abort(exc.code, str(exc))
+        if isinstance(exc, grpc.Call) and exc.code() in _BACKEND_DOWN:
+            # A service this one calls is down or slow: the client may retry, unlike after an INTERNAL.
+            log.warning("%s: a backend answered %s", self.name, exc.code().name)
+            context.abort(grpc.StatusCode.UNAVAILABLE, "a service this call needs is unavailable; try again later")
         code = context.code()
         if code not in (None, grpc.StatusCode.OK):
             raise exc  # the handler already aborted with its own status

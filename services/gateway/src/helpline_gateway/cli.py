@@ -27,7 +27,7 @@ from helpline_common import audio
 from helpline_common.auth import Role, auth_metadata, issue_token
 from helpline_common.client import open_channel
 from helpline_common.errors import HelplineError
-from helpline_gateway.reports import date_to_proto
+from helpline_gateway.reports import date_from_proto, date_to_proto
 
 console = Console(stderr=True)
 CHUNK = 256 * 1024
@@ -86,9 +86,13 @@ def ingest_file(conn: GatewayConnection, path: Path, meta: recording_pb2.Recordi
     return conn.stub.IngestRecording(_upload(meta, path), metadata=conn.metadata, timeout=timeout)
 
 
+TO_HELP = "Last day, included (default: today)"
+
+
 def period(first: dt.datetime, last: dt.datetime | None) -> common_pb2.Period:
     # Not reports.make_period: a reversed period goes to the gateway, which answers INVALID_ARGUMENT (exit 1).
-    return common_pb2.Period(first_day=date_to_proto(first.date()), last_day=date_to_proto((last or first).date()))
+    last_day = last.date() if last else dt.date.today()
+    return common_pb2.Period(first_day=date_to_proto(first.date()), last_day=date_to_proto(last_day))
 
 
 def state_name(state: int) -> str:
@@ -187,7 +191,7 @@ def register(app: typer.Typer) -> None:
     def audit_request(
         region: list[str] = typer.Option(..., help="Region code (repeat for several)"),
         first: dt.datetime = typer.Option(..., "--from", formats=["%Y-%m-%d"], help="First day"),
-        last: dt.datetime = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last day (default: --from)"),
+        last: dt.datetime = typer.Option(None, "--to", formats=["%Y-%m-%d"], help=TO_HELP),
         calls: int = typer.Option(None, help="Calls per region"),
         margin: float = typer.Option(None, help="Or: wanted margin of error on a compliance rate, e.g. 0.1"),
         seed: int = typer.Option(0, help="Random seed (0: chosen and recorded by the gateway)"),
@@ -275,7 +279,7 @@ def register(app: typer.Typer) -> None:
     @report_app.command("get")
     def report_get(
         first: dt.datetime = typer.Option(..., "--from", formats=["%Y-%m-%d"]),
-        last: dt.datetime = typer.Option(None, "--to", formats=["%Y-%m-%d"]),
+        last: dt.datetime = typer.Option(None, "--to", formats=["%Y-%m-%d"], help=TO_HELP),
         region: str = typer.Option("", help="Region code; empty: the cross-region report (reviewers)"),
         fmt: str = typer.Option("html", "--format", help="html or json"),
         output: Path = typer.Option(..., "-o", "--output", help="File to write"),
@@ -304,18 +308,22 @@ def register(app: typer.Typer) -> None:
     def flags_list(
         region: str = typer.Option(...),
         first: dt.datetime = typer.Option(..., "--from", formats=["%Y-%m-%d"]),
-        last: dt.datetime = typer.Option(None, "--to", formats=["%Y-%m-%d"]),
+        last: dt.datetime = typer.Option(None, "--to", formats=["%Y-%m-%d"], help=TO_HELP),
         token: str = token_opt,
     ) -> None:
         """Calls with a critical flag, and the moments to listen to."""
+        span = period(first, last)
         conn = connect(token)
         try:
             calls = conn.stub.ListFlaggedCalls(gateway_pb2.ListFlaggedCallsRequest(
-                region_code=region, period=period(first, last)), metadata=conn.metadata, timeout=60).calls
+                region_code=region, period=span), metadata=conn.metadata, timeout=60).calls
         except grpc.RpcError as exc:
             raise fail(exc) from None
         finally:
             conn.close()
+        if not calls:
+            print(f"no flagged calls in region {region} from {first.date()} to {date_from_proto(span.last_day)}")
+            return
         table = Table("audit", "call", "flag", "certainty", "score", "listen at (s)")
         for c in calls:
             offsets = ", ".join(f"{o.ToTimedelta().total_seconds():.1f}" for o in c.offsets)

@@ -106,6 +106,8 @@ class ReportCenter:
 
     def flagged_calls(self, region: str, first: dt.date, last: dt.date) -> list[report_pb2.FlaggedCall]:
         scored, _failed, _eligible = self._region_data(region, first, last)
+        if not scored:
+            return []
         report = reports.build_region_report(region, reports.make_period(first, last), scored,
                                              eligible_calls=0, sampled_calls=len(scored),
                                              criteria_order=self.criterion_ids())
