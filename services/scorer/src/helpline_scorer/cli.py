@@ -90,6 +90,10 @@ def score(file: Path = typer.Argument(..., help="transcript JSON: {call_id, segm
     except HelplineError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    lang = data.get("model", {}).get("lang", "")
+    if lang and not lang.startswith("ru"):
+        typer.echo(f"warning: the transcript was recognised with a '{lang}' speech model; the scorer reads Russian, "
+                   "so this score says nothing about the call", err=True)
     typer.echo(json.dumps(to_json(result), ensure_ascii=False, indent=2))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -115,6 +116,9 @@ def fetch_vosk(
     if name not in models.OFFICIAL_MODELS:
         _fail(f"unknown model {name}; choose one of {', '.join(sorted(models.OFFICIAL_MODELS))}")
     expected = (sha256 or models.PINNED_SHA256.get(name, "")).lower()
+    if expected and not re.fullmatch(r"[0-9a-f]{64}", expected):
+        _fail("--sha256 must be 64 hexadecimal digits")
+    store = _store()  # before a download of up to 2 GB: a store that cannot be reached fails now
     url = models.OFFICIAL_URL.format(name=name)
     with tempfile.TemporaryDirectory(prefix="fetch-vosk-") as tmp:
         archive = Path(tmp) / f"{name}.zip"
@@ -133,7 +137,7 @@ def fetch_vosk(
         if actual != expected:
             _fail(f"checksum mismatch: expected {expected}, got {actual}; nothing imported", code=1)
         try:
-            key, stored_sha = models.import_archive(_store(), archive, name=name, lang=lang)
+            key, stored_sha = models.import_archive(store, archive, name=name, lang=lang)
         except models.ModelError as exc:
             _fail(str(exc))
     typer.echo(f"imported as {key}")
