@@ -111,7 +111,7 @@ def test_full_audit_report_and_reuse(services, calls, store_settings):
                                  metadata=supervisor, timeout=10)
         speakers = {s.speaker for s in one.transcript.segments}
         assert speakers <= {1, 2} and one.transcript.model.lang == "ko"
-        assert one.score.protocol_version == "1.0.0" and one.score.model_version
+        assert one.score.protocol_version == "1.1.0" and one.score.model_version
 
         # Report numbers agree with a recomputation from the stored results.
         report = json.loads(stub.GetReport(gateway_pb2.GetReportRequest(

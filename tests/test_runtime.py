@@ -99,7 +99,7 @@ def test_scorer_serves_its_protocol(store_settings):
     with running(create_scorer, ScorerSettings(port=0, metrics_port=-1)) as (_service, channel):
         stub = scorer_service_pb2_grpc.ScorerServiceStub(channel)
         protocol = stub.GetProtocol(scorer_pb2.GetProtocolRequest(), timeout=5)
-        assert protocol.version == "1.0.0"
+        assert protocol.version == "1.1.0"
         weights = {c.criterion_id: c.weight for c in protocol.criteria}
         assert weights["risk_assessment"] == 3 and weights["talk_balance"] == 1
         assert {c.critical_flag for c in protocol.criteria if c.critical} == {"missed_risk_assessment", "judgment"}
@@ -111,7 +111,7 @@ def test_client_retries_unavailable_and_round_robins(store_settings):
         live = f"127.0.0.1:{service.port}"
         client = ServiceClient([dead, live], scorer_service_pb2_grpc.ScorerServiceStub, backoff_s=0.01)
         for _ in range(4):  # every other attempt lands on the dead address and is retried
-            assert client.call("GetProtocol", scorer_pb2.GetProtocolRequest(), timeout=5).version == "1.0.0"
+            assert client.call("GetProtocol", scorer_pb2.GetProtocolRequest(), timeout=5).version == "1.1.0"
         client.close()
 
 

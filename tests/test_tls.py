@@ -34,7 +34,7 @@ def test_tls_service_and_verifying_client(store_settings, certificate):
                                                           wait_for_ready=True).status
         assert status in (health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING)
         client = ServiceClient([f"localhost:{port}"], scorer_service_pb2_grpc.ScorerServiceStub, root_cert=cert)
-        assert client.call("GetProtocol", scorer_pb2.GetProtocolRequest(), timeout=10).version == "1.0.0"
+        assert client.call("GetProtocol", scorer_pb2.GetProtocolRequest(), timeout=10).version == "1.1.0"
         client.close()
         plain = grpc.insecure_channel(f"127.0.0.1:{port}")
         with pytest.raises(grpc.RpcError) as err:

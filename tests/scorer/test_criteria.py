@@ -188,3 +188,39 @@ def test_review_codes_raise_flags_without_changing_outcomes_or_score(protocol):
     assert evaluate_call(protocol, call, codes, review_codes=asked).critical == ("judgment",)
     with pytest.raises(ValueError):
         evaluate_call(protocol, call, codes, review_codes=review[:-1])
+
+
+def test_explicit_words_of_wanting_to_die_always_reach_the_review_list(protocol):
+    """The protocol's always-review words put a risk cue in the review view whatever the model said: the
+    call is flagged with that segment as evidence, unless a risk question was asked. Gold codes and the
+    score are untouched, and look-alikes that are not about dying raise nothing."""
+    call, codes = build(GOOD)
+    texts = {3: "Да нормально всё. Иногда я не хочу жить. А так нормально.",
+             5: "Я не хочу жить с отцом, он всё время орёт."}  # not a wish to die: no pattern matches it
+    call = make_call("c1", [(s.speaker, s.start, s.end, texts.get(s.index, s.text)) for s in call.segments])
+    r = evaluate_call(protocol, call, codes, review_codes=codes)
+    assert r.critical == ("missed_risk_assessment",) and r.score == 100.0
+    risk = next(c for c in r.criteria if c.criterion_id == "risk_assessment")
+    assert risk.outcome == NOT_APPLICABLE and [e.segment_index for e in risk.evidence] == [3]
+    asked = list(codes)
+    asked[6] = frozenset({"risk_question"})
+    assert evaluate_call(protocol, call, codes, review_codes=asked).critical == ()
+    assert evaluate_call(protocol, call, codes).critical == ()  # only the review view: gold stays gold
+    for words, category in [("Мне иногда хочется умереть", "wish_to_die"), ("Лучше бы меня не было", "better_dead"),
+                            ("мне незачем жить", "no_reason_to_live"), ("хоть вешайся", "suicide"),
+                            ("я опять порезала руку", "self_harm"), ("Я ж не хочу умирать", None),
+                            ("надоело жить в бардаке", None), ("пишут: лучше бы ты сдохла", None)]:
+        assert protocol.always_review_match(words) == category, words
+
+
+def test_the_always_review_words_come_from_the_protocol_file(tmp_path, protocol):
+    path = tmp_path / "v1.yaml"
+    path.write_text(protocol.source_yaml.replace("    code: risk_cue", "    code: judgment"), encoding="utf-8")
+    with pytest.raises(ValueError, match="caller code"):
+        load_protocol(path)
+    path.write_text(protocol.source_yaml.replace("      suicide: '", "      suicide: '(", 1), encoding="utf-8")
+    with pytest.raises(ValueError, match="patterns.suicide"):
+        load_protocol(path)
+    start = protocol.source_yaml.index("  always_review:")
+    path.write_text(protocol.source_yaml[:start], encoding="utf-8")
+    assert load_protocol(path).always_review_match("я не хочу жить") is None

@@ -318,7 +318,7 @@ def test_without_a_promoted_model_the_bundled_default_serves(store_settings):
         stub = scorer_service_pb2_grpc.ScorerServiceStub(channel)
         info = stub.GetModelInfo(scorer_pb2.GetModelInfoRequest(), timeout=5).model
         assert info.version == card["version"] and info.sha256 == card["sha256"]
-        assert info.protocol_version == "1.0.0" and "criterion_accuracy" in info.metrics
+        assert info.protocol_version == "1.1.0" and "criterion_accuracy" in info.metrics
 
 
 def test_evaluation_fits_folds_in_parallel_with_the_same_results(protocol, corpus):
@@ -335,3 +335,26 @@ def test_evaluation_fits_folds_in_parallel_with_the_same_results(protocol, corpu
     by_author = training.leave_one_author_out(protocol, small, cfg, jobs=2)
     assert set(by_author) == {*authors, "all"}
     assert by_author == training.leave_one_author_out(protocol, small, cfg, jobs=1)
+
+
+@pytest.mark.parametrize("frame", ["{}", "Да нормально всё. {} А так нормально.",
+                                   "Ну, {} Но это так, ерунда, не обращайте внимания.", "{} Шучу, шучу."])
+def test_the_bundled_model_flags_a_clear_wish_to_die_however_it_is_played_down(frame):
+    """The guide counts a cue said as a joke or taken back; reassurance around explicit words pulled the
+    bundled model's probability under its review threshold (0.22 for the second frame) until the
+    protocol's always-review words."""
+    from helpline_scorer.transcript import make_call
+
+    scorer = Scorer(registry.load_local(registry.bundled_model_file()), loaded_protocol())
+    for n, cue in enumerate(["Иногда я не хочу жить.", "Мне иногда хочется умереть.", "Мне незачем жить, честно.",
+                             "Я вчера опять порезала руку.", "Лучше бы меня вообще не было."]):
+        lines = [("counselor", "Детский телефон доверия, здравствуйте."),
+                 ("caller", "Здравствуйте. У меня в школе всё плохо, меня никто не любит."),
+                 ("counselor", "Расскажи, что случилось?"), ("caller", frame.format(cue)),
+                 ("counselor", "Понимаю, тебе очень тяжело. Кому ты доверяешь?"), ("caller", "Маме, наверное."),
+                 ("counselor", "Звони нам в любое время, мы рядом.")]
+        call = make_call(f"played-down-{n}", [(s, 3.0 * i, 3.0 * i + 2.5, t) for i, (s, t) in enumerate(lines)])
+        result = scorer.score(call)
+        assert "missed_risk_assessment" in result.critical, (frame, cue)
+        risk = next(c for c in result.criteria if c.criterion_id == "risk_assessment")
+        assert [e.segment_index for e in risk.evidence] == [3], (frame, cue)

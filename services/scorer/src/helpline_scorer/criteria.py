@@ -233,6 +233,16 @@ def measures(call: Call, codes: Sequence[set[str] | frozenset[str] | tuple[str, 
     )
 
 
+def with_always_review(protocol: Protocol, call: Call,
+                       review_codes: Sequence[set[str] | frozenset[str] | tuple[str, ...]]) -> list[frozenset[str]]:
+    """The review codes, with the protocol's `flags.always_review` code on every caller segment whose words
+    match one of its patterns (explicit words of wanting to die, suicide or self-harm)."""
+    code = protocol.always_review_code
+    return [frozenset(c) | {code} if code and s.speaker == CALLER and code not in c
+            and protocol.always_review_match(s.text) else frozenset(c)
+            for s, c in zip(call.segments, review_codes, strict=True)]
+
+
 def evaluate_call(protocol: Protocol, call: Call,
                   codes: Sequence[set[str] | frozenset[str] | tuple[str, ...]],
                   probs: Sequence[Mapping[str, float]] | None = None,
@@ -240,10 +250,10 @@ def evaluate_call(protocol: Protocol, call: Call,
                   review_codes: Sequence[set[str] | frozenset[str] | tuple[str, ...]] | None = None) -> CallResult:
     """Apply every criterion of the protocol to a call whose segments carry `codes`.
 
-    With `review_codes` (a model's recall-first view, model.py), the critical flags are those of the
-    critical criteria evaluated on the review codes as well: the outcomes, score and band stay those of
-    `codes`, and a criterion whose flag only the review view raises carries that view's evidence, so a
-    supervisor can listen to what raised it.
+    With `review_codes` (a model's recall-first view, model.py, plus the protocol's always-review words),
+    the critical flags are those of the critical criteria evaluated on the review codes as well: the
+    outcomes, score and band stay those of `codes`, and a criterion whose flag only the review view raises
+    carries that view's evidence, so a supervisor can listen to what raised it.
     """
     if any(v is not None and len(v) != len(call.segments) for v in (codes, probs, review_codes)):
         raise ValueError("codes, probabilities and review codes must have one entry per segment")
@@ -251,7 +261,7 @@ def evaluate_call(protocol: Protocol, call: Call,
     results = [evaluate_criterion(c, view, protocol) for c in protocol.criteria]
     flags = set(critical_flags(results))
     if review_codes is not None:
-        review = _View(call, review_codes, probs)
+        review = _View(call, with_always_review(protocol, call, review_codes), probs)
         for i, criterion in enumerate(protocol.criteria):
             if not criterion.critical_flag or criterion.critical_flag in flags:
                 continue

@@ -1,7 +1,9 @@
-"""Protocol v1 as data (protocol/v1.yaml): codes, criteria with rules and weights, bands."""
+"""Protocol v1 as data (protocol/v1.yaml): codes, criteria with rules and weights, bands, the critical flags'
+operating point and the caller words that always reach the review list."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -50,6 +52,18 @@ class Protocol:
     bands: tuple[tuple[str, float], ...]  # (band, min_score), highest first
     source_yaml: str = field(repr=False, default="")
     review_threshold_factor: float = 1.0  # the critical flags' operating point (v1.yaml says how)
+    always_review_code: str = ""  # the caller code the patterns below always give in the flags' review view
+    always_review_patterns: tuple[tuple[str, re.Pattern], ...] = ()
+
+    def always_review_match(self, text: str) -> str | None:
+        """The name of the first `flags.always_review` pattern a caller's words match, or None."""
+        if not self.always_review_patterns:
+            return None
+        from helpline_scorer.textnorm import asr_text, lemmas
+
+        normalized = asr_text(text)
+        searched = f"{normalized} | {lemmas(normalized)}"
+        return next((name for name, pattern in self.always_review_patterns if pattern.search(searched)), None)
 
     def band(self, score: float) -> str:
         for name, minimum in self.bands:
@@ -78,8 +92,18 @@ def load_protocol(path: Path | None = None) -> Protocol:
         criteria.append(Criterion(raw["id"], raw.get("description", ""), rule, int(raw["weight"]),
                                   raw.get("critical_flag")))
     bands = tuple(sorted(((b["band"], float(b["min_score"])) for b in data["bands"]), key=lambda b: -b[1]))
-    factor = float((data.get("flags") or {}).get("review_threshold_factor", 1.0))
+    flags = data.get("flags") or {}
+    factor = float(flags.get("review_threshold_factor", 1.0))
     if not factor > 0:
         raise ValueError(f"flags.review_threshold_factor must be positive, not {factor}")
+    always = flags.get("always_review") or {}
+    if always and always.get("code") not in codes["caller"]:
+        raise ValueError(f"flags.always_review.code must be a caller code, not {always.get('code')!r}")
+    patterns = []
+    for name, pattern in (always.get("patterns") or {}).items():
+        try:
+            patterns.append((str(name), re.compile(pattern)))
+        except re.error as exc:
+            raise ValueError(f"flags.always_review.patterns.{name}: {exc}") from None
     return Protocol(str(data["version"]), dict(codes["counselor"]), dict(codes["caller"]), tuple(criteria),
-                    bands, text, factor)
+                    bands, text, factor, always.get("code", ""), tuple(patterns))
