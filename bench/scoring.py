@@ -83,6 +83,7 @@ def main() -> None:
     from helpline.scorer.v1 import scorer_pb2, scorer_service_pb2_grpc
     from helpline_common import transcript_json
     from helpline_scorer import registry
+    from helpline_scorer.criteria import with_always_review
     from helpline_scorer.protocol import load_protocol
     from helpline_scorer.scoring import Scorer
     from helpline_scorer.service import create_server
@@ -99,6 +100,12 @@ def main() -> None:
     for c in calls:
         scorer.score(c)
     in_process = time.perf_counter() - t0
+    # The protocol's always-review words (criteria.with_always_review) are part of every score above; alone:
+    protocol = scorer.protocol
+    t0 = time.perf_counter()
+    for c in calls:
+        with_always_review(protocol, c, [frozenset()] * len(c.segments))
+    always_review = time.perf_counter() - t0
 
     import grpc
 
@@ -144,6 +151,7 @@ def main() -> None:
         "segments_per_call": round(sum(len(c.segments) for c in calls) / len(calls), 1),
         "in_process": {"wall_s": round(in_process, 3), "calls_per_s": round(len(calls) / in_process, 2),
                        "ms_per_call": round(1000 * per_call, 1)},
+        "always_review_share_of_in_process": round(always_review / in_process, 3),
         "grpc": grpc_results,
         "transcription": {"source": source, "call_s_per_wall_s": speed,
                           "seconds_per_10_min_call": round(transcription_s, 1)},
