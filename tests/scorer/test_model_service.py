@@ -358,3 +358,18 @@ def test_the_bundled_model_flags_a_clear_wish_to_die_however_it_is_played_down(f
         assert "missed_risk_assessment" in result.critical, (frame, cue)
         risk = next(c for c in result.criteria if c.criterion_id == "risk_assessment")
         assert [e.segment_index for e in risk.evidence] == [3], (frame, cue)
+
+
+def test_the_bundled_model_flags_fresh_cues_no_model_here_was_trained_on():
+    """Caller lines written after every model here was trained, each read blind by a second reader
+    (data/probes): a call is flagged when its line is a cue, and not flagged for most heavy lines that are
+    not. Played down, the bundled model misses one cue in four (README: Fresh caller lines)."""
+    from helpline_scorer.probes import load_lines, run
+
+    lines = load_lines()
+    assert len(lines) == 320 and all(line["cue"] == line["second_reader_cue"] for line in lines)
+    report = run(Scorer(registry.load_local(registry.bundled_model_file()), loaded_protocol()), lines)
+    for view in ("plain", "noised"):
+        assert report[view]["cues_flagged"] >= 0.94 * report[view]["cues"], report[view]
+        assert report[view]["non_cues_flagged"] <= 0.3 * report[view]["non_cues"], report[view]
+    assert report["played_down"]["cues_flagged"] >= 0.7 * report["played_down"]["cues"]

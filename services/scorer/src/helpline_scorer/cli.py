@@ -1,5 +1,5 @@
 """The scorer's commands of `helpline-qa`: `score FILE.json`, and `scorer train|evaluate|promote|models|
-annomi|calibrate`."""
+annomi|probe|calibrate`."""
 
 from __future__ import annotations
 
@@ -208,6 +208,25 @@ def annomi(data: Path = typer.Option(Path("/work/shared/datasets/annomi"), help=
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     out.with_suffix(".md").write_text(render_markdown(report), encoding="utf-8")
     typer.echo(json.dumps({k: report[k] for k in ("macro_f1", "accuracy", "session_auc")}, indent=2))
+
+
+@scorer_app.command()
+def probe(model: str = typer.Option(None, "--model", help="model version (default: promoted, else bundled)"),
+          model_file: Path = typer.Option(None, help="a local model.joblib (card.json beside it)")) -> None:
+    """Flags on caller lines no model here was trained on (data/probes): as written, played down, ASR-noised."""
+    from helpline_common.errors import HelplineError
+    from helpline_scorer.probes import load_lines, run
+    from helpline_scorer.protocol import load_protocol
+    from helpline_scorer.scoring import Scorer
+
+    _logging()
+    try:
+        loaded = _load(model, model_file)
+    except HelplineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    report = run(Scorer(loaded, load_protocol()), load_lines())
+    typer.echo(json.dumps({"model_version": loaded.version, **report}, indent=2))
 
 
 @scorer_app.command()
