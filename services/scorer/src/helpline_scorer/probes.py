@@ -24,7 +24,6 @@ CALL = ((COUNSELOR, "Детский телефон доверия, здравс�
         (COUNSELOR, "Расскажи, что случилось?"), (CALLER, None),
         (COUNSELOR, "Понимаю, тебе очень тяжело. Кому ты доверяешь?"), (CALLER, "Не знаю даже."),
         (COUNSELOR, "Звони нам в любое время, мы рядом."))
-# Not one of the training frames (data/augment): the played-down view must not test what training saw.
 PLAYED_DOWN = "Да нормально всё. {} А так нормально."
 NOISE_SEED = 5
 
