@@ -246,8 +246,16 @@ def test_the_comparison_scores_both_models_on_the_calls_the_baseline_never_saw(l
     assert clean[0]["precision"] == out["candidate"]["critical_flag_precision"]
     false_alarms = [p["false_positive"] for p in clean]
     assert false_alarms == sorted(false_alarms, reverse=True)  # never more as the factor rises
-    card = build_card("v-new", protocol.version, loaded.model, corpus.stats(), {}, None, None, {}, None, out)
-    assert "| 1.0 | " in render_markdown(card).split("Flag operating points on the same calls")[1]
+    from helpline_scorer.probes import load_lines, run
+
+    lines = load_lines()[::40]  # eight fresh lines, cues and not
+    fresh = {"v-new": run(Scorer(loaded, protocol), lines)}
+    card = build_card("v-new", protocol.version, loaded.model, corpus.stats(), {}, None, None, {}, None, out, fresh)
+    markdown = render_markdown(card)
+    assert "| 1.0 | " in markdown.split("Flag operating points on the same calls")[1]
+    views = fresh["v-new"]
+    assert views["plain"]["cues"] == sum(line["cue"] for line in lines) and views["noised"]["non_cues"] > 0
+    assert f"| v-new | {views['plain']['cues_flagged']}/{views['plain']['cues']} / " in markdown
     no_calls_listed = {"version": "v-x", "evaluation": {}}
     assert training.compare_on_unseen(protocol, corpus, cfg, predictions, loaded.model, no_calls_listed) is None
 
@@ -318,7 +326,7 @@ def test_without_a_promoted_model_the_bundled_default_serves(store_settings):
         stub = scorer_service_pb2_grpc.ScorerServiceStub(channel)
         info = stub.GetModelInfo(scorer_pb2.GetModelInfoRequest(), timeout=5).model
         assert info.version == card["version"] and info.sha256 == card["sha256"]
-        assert info.protocol_version == "1.1.0" and "criterion_accuracy" in info.metrics
+        assert info.protocol_version == card["protocol_version"] and "criterion_accuracy" in info.metrics
 
 
 def test_evaluation_fits_folds_in_parallel_with_the_same_results(protocol, corpus):

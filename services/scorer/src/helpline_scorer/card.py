@@ -16,7 +16,7 @@ TARGETS = {"criterion_accuracy": ">= 0.90", "criterion_accuracy_noised": ">= 0.8
 
 def build_card(version: str, protocol_version: str, model: UtteranceModel | None, corpus_stats: dict,
                config: dict, cv: dict | None, loao: dict | None, metrics: dict, annomi: dict | None = None,
-               comparison: dict | None = None) -> dict:
+               comparison: dict | None = None, fresh_lines: dict | None = None) -> dict:
     card = {
         "version": version,
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -50,6 +50,8 @@ def build_card(version: str, protocol_version: str, model: UtteranceModel | None
         card["annomi"] = annomi
     if comparison is not None:
         card["comparison"] = comparison  # what the promotion gate reads (registry.regressions_against)
+    if fresh_lines is not None:
+        card["fresh_lines"] = fresh_lines  # probes.run per model version; not gated
     return card
 
 
@@ -139,6 +141,15 @@ def render_markdown(card: dict) -> str:
                 lines.append(f"| {mine['factor']} | {_f(mine['recall'])} / {_f(mine['precision'])} / "
                              f"{mine['false_positive']} | {_f(theirs['recall'])} / {_f(theirs['precision'])} / "
                              f"{theirs['false_positive']} |")
+    fresh = card.get("fresh_lines")
+    if fresh:
+        lines += ["", "## Fresh caller lines (data/probes: written after the models, never trained on; not gated)", "",
+                  "Cues flagged / non-cues flagged, each line alone in a call with no risk question:", "",
+                  "| model | as written | played down | ASR-noised |", "|---|---|---|---|"]
+        for name, views in fresh.items():
+            lines.append(f"| {name} | " + " | ".join(
+                f"{v['cues_flagged']}/{v['cues']} / {v['non_cues_flagged']}/{v['non_cues']}"
+                for v in (views["plain"], views["played_down"], views["noised"])) + " |")
     annomi = card.get("annomi")
     if annomi:
         lines += ["", "## AnnoMI (same pipeline, English, therapist behaviour, 5 folds grouped by transcript)", "",

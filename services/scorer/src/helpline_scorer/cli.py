@@ -117,7 +117,7 @@ def train(corpus: Path = CORPUS_OPT,
     data = load_corpus(corpus, protocol)
     cfg = training.TrainConfig()
     version = registry.check_version(version or registry.new_version())
-    cv = loao = comparison = None
+    cv = loao = comparison = baseline = None
     if evaluate:
         typer.echo(f"cross-validating on {len(data.calls)} calls ...", err=True)
         predictions: dict = {}
@@ -130,8 +130,9 @@ def train(corpus: Path = CORPUS_OPT,
     model = training.fit(protocol, data.calls, data.utterances, cfg)
     metrics = training.headline_metrics(cv, loao) if cv else {}
     annomi = json.loads(annomi_report.read_text()) if annomi_report and annomi_report.is_file() else None
+    fresh = _fresh_lines(protocol, [registry.LoadedModel(version, "", model, {}), *([baseline] if baseline else [])])
     card = build_card(version, protocol.version, model, data.stats(), training.config_dict(cfg), cv, loao, metrics,
-                      annomi, comparison)
+                      annomi, comparison, fresh)
     sha = registry.save_local(model, card, out, render_markdown)
     typer.echo(json.dumps({"version": version, "sha256": sha, "dir": str(out), "metrics": metrics}, indent=2))
     if publish or promote:
@@ -210,14 +211,21 @@ def annomi(data: Path = typer.Option(Path("/work/shared/datasets/annomi"), help=
     typer.echo(json.dumps({k: report[k] for k in ("macro_f1", "accuracy", "session_auc")}, indent=2))
 
 
+def _fresh_lines(protocol, models: list) -> dict:
+    """The fresh-lines probe (probes.py) of each loaded model, by version."""
+    from helpline_scorer.probes import load_lines, run
+    from helpline_scorer.scoring import Scorer
+
+    lines = load_lines()
+    return {m.version: run(Scorer(m, protocol), lines) for m in models}
+
+
 @scorer_app.command()
 def probe(model: str = typer.Option(None, "--model", help="model version (default: promoted, else bundled)"),
           model_file: Path = typer.Option(None, help="a local model.joblib (card.json beside it)")) -> None:
     """Flags on caller lines no model here was trained on (data/probes): as written, played down, ASR-noised."""
     from helpline_common.errors import HelplineError
-    from helpline_scorer.probes import load_lines, run
     from helpline_scorer.protocol import load_protocol
-    from helpline_scorer.scoring import Scorer
 
     _logging()
     try:
@@ -225,8 +233,7 @@ def probe(model: str = typer.Option(None, "--model", help="model version (defaul
     except HelplineError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    report = run(Scorer(loaded, load_protocol()), load_lines())
-    typer.echo(json.dumps({"model_version": loaded.version, **report}, indent=2))
+    typer.echo(json.dumps(_fresh_lines(load_protocol(), [loaded]), indent=2))
 
 
 @scorer_app.command()
