@@ -129,3 +129,18 @@ def test_the_card_tells_likely_flags_from_possible_ones():
     assert s["critical_flags"] == {"true_positive": 2, "false_positive": 1, "false_negative": 0}
     assert s["likely_flags"] == {"true_positive": 1, "false_positive": 0, "false_negative": 1}
     assert (s["likely_flag_precision"], s["likely_flag_recall"]) == (1.0, 0.5)
+
+
+def test_the_noised_view_of_a_held_out_call_carries_the_noised_text():
+    """What the model reads in evaluation is what the protocol's always-review words read after it."""
+    from helpline_scorer.corpus import load_corpus
+    from helpline_scorer.training import EVAL_NOISE_KEY, TrainConfig, call_texts, held_out_view
+
+    call = load_corpus(None, load_protocol()).calls[0]
+    cfg = TrainConfig()
+    assert held_out_view(call, "clean", cfg) is call
+    noised = held_out_view(call, "noised", cfg)
+    assert [s.text for s in noised.call.segments] == call_texts(call, EVAL_NOISE_KEY, cfg.noise_seed)
+    assert [s.text for s in noised.call.segments] != [s.text for s in call.call.segments]
+    assert [(s.start, s.end, s.speaker) for s in noised.call.segments] == \
+        [(s.start, s.end, s.speaker) for s in call.call.segments] and noised.codes == call.codes

@@ -228,7 +228,8 @@ def test_the_comparison_scores_both_models_on_the_calls_the_baseline_never_saw(l
                      "evaluation": {"grouped_cv_calls": [{"call_id": c.call_id} for c in corpus.calls
                                                          if c.author != author]}}
     # the candidate's out-of-fold predictions would come from cross_validate; here the same model's
-    predictions = {(view, c.call_id): training.predict_held_out(loaded.model, protocol, c, view, cfg)
+    predictions = {(view, c.call_id): training.predict_held_out(loaded.model, protocol,
+                                                                 training.held_out_view(c, view, cfg))
                    for view in ("clean", "noised") for c in held}
     out = training.compare_on_unseen(protocol, corpus, cfg, predictions, loaded.model, baseline_card)
     assert out["calls"] == len(held) and out["authors"] == [author]

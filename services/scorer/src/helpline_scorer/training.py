@@ -8,6 +8,7 @@ of the card is computed on text (and calls) the fitted model never saw.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import time
@@ -390,11 +391,19 @@ Prediction = tuple[list[frozenset[str]], list[dict[str, float]], list[frozenset[
 HeldOut = tuple[Prediction, dict[float, set[str]]]
 
 
-def predict_held_out(model: UtteranceModel, protocol: Protocol, call: CorpusCall, view: str,
-                     cfg: TrainConfig) -> HeldOut:
-    """A held-out call scored on its clean or ASR-noised ('noised') text."""
-    examples = examples_from_call(call.call, None, call.author,
-                                  call_texts(call, None if view == "clean" else EVAL_NOISE_KEY, cfg.noise_seed))
+def held_out_view(call: CorpusCall, view: str, cfg: TrainConfig) -> CorpusCall:
+    """The call with its clean or ASR-noised ('noised') text: what the model reads, and what the protocol's
+    always-review words read after it, as they read a recognised call in service."""
+    if view == "clean":
+        return call
+    segments = tuple(dataclasses.replace(s, text=t) for s, t in
+                     zip(call.call.segments, call_texts(call, EVAL_NOISE_KEY, cfg.noise_seed), strict=True))
+    return dataclasses.replace(call, call=dataclasses.replace(call.call, segments=segments))
+
+
+def predict_held_out(model: UtteranceModel, protocol: Protocol, call: CorpusCall) -> HeldOut:
+    """A held-out call (in its view, held_out_view) scored."""
+    examples = examples_from_call(call.call, None, call.author)
     pred, probs = model.predict(examples)
     review = model.review_codes(examples, pred, probs)
     return (pred, probs, review), flags_by_factor(protocol, model, call, examples, pred, probs)
@@ -416,8 +425,9 @@ def evaluate_model(model: UtteranceModel, protocol: Protocol, calls: Sequence[Co
     for view in ("clean", "noised"):
         noise = None if view == "clean" else EVAL_NOISE_KEY
         for c in calls:
-            held_out = predict_held_out(model, protocol, c, view, cfg)
-            info = _tally_held_out(tallies[view], c, held_out)
+            seen = held_out_view(c, view, cfg)
+            held_out = predict_held_out(model, protocol, seen)
+            info = _tally_held_out(tallies[view], seen, held_out)
             if predictions is not None:
                 predictions[(view, c.call_id)] = held_out
             if details is not None and view == "clean":
@@ -530,8 +540,9 @@ def compare_on_unseen(protocol: Protocol, corpus: Corpus, cfg: TrainConfig, pred
     base = {"clean": Tally(protocol), "noised": Tally(protocol)}
     for view in ("clean", "noised"):
         for c in unseen:
-            _tally_held_out(candidate[view], c, predictions[(view, c.call_id)])
-            _tally_held_out(base[view], c, predict_held_out(baseline, protocol, c, view, cfg))
+            seen = held_out_view(c, view, cfg)
+            _tally_held_out(candidate[view], seen, predictions[(view, c.call_id)])
+            _tally_held_out(base[view], seen, predict_held_out(baseline, protocol, seen))
     summaries = {"candidate": {v: t.summary() for v, t in candidate.items()},
                  "baseline": {v: t.summary() for v, t in base.items()}}
     return {"against": baseline_card.get("version"), "against_sha256": baseline_card.get("sha256"),
