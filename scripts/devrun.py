@@ -250,6 +250,10 @@ def main() -> None:
     except KeyboardInterrupt:
         say("interrupted")
     finally:
+        # A second Ctrl-C or SIGTERM (make forwards them to the whole process group) must not cut the
+        # clean-up short and leave the object store running with the tokens file behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
 
 

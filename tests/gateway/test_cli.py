@@ -37,6 +37,7 @@ def test_refusals_exit_1_and_unreachable_exits_3(gateway_env):
     gateway_env.setenv("HELPLINE_TOKEN", token(Role.REVIEWER))
     refused = runner.invoke(cli.app, ["audit", "request", "--region", "77", "--from", str(YESTERDAY)])
     assert refused.exit_code == 1 and "PERMISSION_DENIED" in refused.output
+    assert "role reviewer may not do this (allowed: supervisor, sampler," in refused.output
     gateway_env.setenv("HELPLINE_GATEWAY_ADDRESS", "127.0.0.1:1")
     down = runner.invoke(cli.app, ["audit", "status"])
     assert down.exit_code == 3 and "UNAVAILABLE" in down.output

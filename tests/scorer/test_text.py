@@ -38,6 +38,8 @@ def seg(**kw):
     {"call_id": "x", "segments": ["text"]},
     {"call_id": "x", "segments": [seg(end=1e300)]},
     {"call_id": "x", "segments": [{k: v for k, v in seg().items() if k != "text"}]},
+    {"segments": [seg()]},
+    {"call_id": "", "segments": [seg()]},
 ])
 def test_malformed_transcripts_are_invalid_argument(data):
     with pytest.raises(InvalidArgument):

@@ -149,6 +149,8 @@ def test_transcript_json_round_trip_and_errors():
                        ({"segments": [{**seg, "start": -1}]}, "start"), ({"duration_s": "long"}, "duration_s"),
                        ({"segments": [{**seg, "start": 2, "end": 1}]}, "ends before"), ([], "JSON object"),
                        ({"segments": [{**seg, "end": 1e300}]}, "end must be a number of seconds from 0"),
-                       ({"segments": [{k: v for k, v in seg.items() if k != "text"}]}, "has no text")]:
+                       ({"segments": [{k: v for k, v in seg.items() if k != "text"}]}, "has no text"),
+                       ({"call_id": " "}, "call_id must not be empty")]:
+        bad = bad if not isinstance(bad, dict) else {"call_id": "c1"} | bad
         with pytest.raises(ValueError, match=field):
             from_dict(bad)

@@ -44,7 +44,7 @@ class Principal:
 
     def require_role(self, *roles: Role) -> None:
         if self.role not in roles:
-            raise PermissionDenied(f"role {self.role} may not do this")
+            raise PermissionDenied(f"role {self.role} may not do this (allowed: {', '.join(r.value for r in roles)})")
 
     def require_region(self, region: str) -> None:
         if not self.may_see_region(region):

@@ -88,7 +88,10 @@ def _required(obj: dict, key: str, where: str) -> Any:
 def from_dict(data: Any) -> transcript_pb2.Transcript:
     """JSON dict → Transcript message; raises ValueError naming the first bad field."""
     _expect(data, dict, "transcript")
-    t = transcript_pb2.Transcript(call_id=_expect(data.get("call_id", ""), str, "call_id"))
+    call_id = _expect(_required(data, "call_id", "the transcript"), str, "call_id")
+    if not call_id.strip():
+        raise ValueError("call_id must not be empty")
+    t = transcript_pb2.Transcript(call_id=call_id)
     if "duration_s" in data:
         t.duration.CopyFrom(_duration(data["duration_s"], "duration_s"))
     model = _expect(data.get("model", {}), dict, "model")

@@ -288,7 +288,7 @@ def register(app: typer.Typer) -> None:
         """Save a region's (or the cross-region) report to a file."""
         formats = {"html": report_pb2.REPORT_FORMAT_HTML, "json": report_pb2.REPORT_FORMAT_JSON}
         if fmt not in formats:
-            raise typer.BadParameter("html or json")
+            raise typer.BadParameter(f"must be html or json, not {fmt!r}", param_hint="--format")
         conn = connect(token)
         try:
             answer = conn.stub.GetReport(gateway_pb2.GetReportRequest(
