@@ -83,7 +83,7 @@ def main() -> None:
     from helpline.scorer.v1 import scorer_pb2, scorer_service_pb2_grpc
     from helpline_common import transcript_json
     from helpline_scorer import registry
-    from helpline_scorer.criteria import with_always_review
+    from helpline_scorer.criteria import always_review_segments, with_always_review
     from helpline_scorer.protocol import load_protocol
     from helpline_scorer.scoring import Scorer
     from helpline_scorer.service import create_server
@@ -100,8 +100,10 @@ def main() -> None:
     for c in calls:
         scorer.score(c)
     in_process = time.perf_counter() - t0
-    # The protocol's always-review words (criteria.with_always_review) are part of every score above; alone:
+    # The protocol's always-review words (criteria.with_always_review) are part of every score above; alone,
+    # on calls they have not seen (their cache emptied, as for each new call in service):
     protocol = scorer.protocol
+    always_review_segments.cache_clear()
     t0 = time.perf_counter()
     for c in calls:
         with_always_review(protocol, c, [frozenset()] * len(c.segments))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
-from helpline_scorer.protocol import Criterion, Protocol
+from helpline_scorer.protocol import Criterion, Protocol, first_match
 from helpline_scorer.transcript import CALLER, COUNSELOR, Call, Segment
 
 MET, NOT_MET, NOT_APPLICABLE = "met", "not_met", "not_applicable"
@@ -238,9 +239,16 @@ def with_always_review(protocol: Protocol, call: Call,
     """The review codes, with the protocol's `flags.always_review` code on every caller segment whose words
     match one of its patterns (explicit words of wanting to die, suicide or self-harm)."""
     code = protocol.always_review_code
-    return [frozenset(c) | {code} if code and s.speaker == CALLER and code not in c
-            and protocol.always_review_match(s.text) else frozenset(c)
+    said = always_review_segments(protocol.always_review_patterns, call) if code else frozenset()
+    return [frozenset(c) | {code} if s.index in said else frozenset(c)
             for s, c in zip(call.segments, review_codes, strict=True)]
+
+
+@lru_cache(maxsize=2048)
+def always_review_segments(patterns: tuple, call: Call) -> frozenset[int]:
+    # Cached: training evaluates the same calls' flags (two views of a few hundred calls) once for every
+    # threshold it tries. The service sees each call once; the cache only holds its last 2048.
+    return frozenset(s.index for s in call.segments if s.speaker == CALLER and first_match(patterns, s.text))
 
 
 def evaluate_call(protocol: Protocol, call: Call,

@@ -57,19 +57,24 @@ class Protocol:
 
     def always_review_match(self, text: str) -> str | None:
         """The name of the first `flags.always_review` pattern a caller's words match, or None."""
-        if not self.always_review_patterns:
-            return None
-        from helpline_scorer.textnorm import asr_text, lemmas
-
-        normalized = asr_text(text)
-        searched = f"{normalized} | {lemmas(normalized)}"
-        return next((name for name, pattern in self.always_review_patterns if pattern.search(searched)), None)
+        return first_match(self.always_review_patterns, text)
 
     def band(self, score: float) -> str:
         for name, minimum in self.bands:
             if score >= minimum:
                 return name
         return self.bands[-1][0]
+
+
+def first_match(patterns: tuple[tuple[str, re.Pattern], ...], text: str) -> str | None:
+    """The name of the first of `patterns` that the words match (on their ASR-normalised text and its lemmas)."""
+    if not patterns:
+        return None
+    from helpline_scorer.textnorm import asr_text, lemmas
+
+    normalized = asr_text(text)
+    searched = f"{normalized} | {lemmas(normalized)}"
+    return next((name for name, pattern in patterns if pattern.search(searched)), None)
 
 
 def load_protocol(path: Path | None = None) -> Protocol:
