@@ -29,8 +29,8 @@ def _seconds(d) -> float:
     return round(d.seconds + d.nanos / 1e9, 3)
 
 
-# The longest time a transcript may carry (a week); longer is a broken file, not a call.
-MAX_SECONDS = 7 * 24 * 3600
+# The longest time a transcript may carry (a day); longer is a broken file, not a call.
+MAX_SECONDS = 24 * 3600
 
 
 def _duration(value: Any, field: str):

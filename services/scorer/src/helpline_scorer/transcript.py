@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from helpline_common.errors import InvalidArgument
+from helpline_common.transcript_json import MAX_SECONDS
 
 CALLER = "caller"
 COUNSELOR = "counselor"
 SPEAKERS = (CALLER, COUNSELOR)
 MAX_SEGMENTS = 20_000
 MAX_SEGMENT_CHARS = 20_000
-MAX_CALL_SECONDS = 24 * 3600
+MAX_CALL_SECONDS = MAX_SECONDS  # the transcript JSON's bound, for transcripts built any other way too
 
 
 @dataclass(frozen=True)

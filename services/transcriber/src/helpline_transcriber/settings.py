@@ -37,10 +37,11 @@ class TranscriberSettings(ServerSettings):
 
     @model_validator(mode="after")
     def _one_model_source(self):
+        prefix = self.model_config["env_prefix"]
         if (self.model_dir is None) == (self.model_object is None):
-            raise ValueError("set exactly one of HELPLINE_TRANSCRIBER_MODEL_DIR or HELPLINE_TRANSCRIBER_MODEL_OBJECT")
+            raise ValueError(f"set exactly one of {prefix}MODEL_DIR or {prefix}MODEL_OBJECT")
         if self.model_object is not None and self.model_sha256 is None:
-            raise ValueError("HELPLINE_TRANSCRIBER_MODEL_OBJECT needs HELPLINE_TRANSCRIBER_MODEL_SHA256")
+            raise ValueError(f"{prefix}MODEL_OBJECT needs {prefix}MODEL_SHA256")
         if self.model_dir is not None and not (self.model_dir / "am").is_dir():
             raise ValueError(f"{self.model_dir} is not a Vosk model directory (no am/)")
         return self
