@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from helpline_scorer.criteria import MET, NOT_APPLICABLE, NOT_MET, _p_at_least, evaluate_call
-from helpline_scorer.protocol import load_protocol
+from helpline_scorer.protocol import first_match, load_protocol
 from helpline_scorer.transcript import make_call
 
 
@@ -210,7 +210,7 @@ def test_explicit_words_of_wanting_to_die_always_reach_the_review_list(protocol)
                             ("мне незачем жить", "no_reason_to_live"), ("хоть вешайся", "suicide"),
                             ("я опять порезала руку", "self_harm"), ("Я ж не хочу умирать", None),
                             ("надоело жить в бардаке", None), ("пишут: лучше бы ты сдохла", None)]:
-        assert protocol.always_review_match(words) == category, words
+        assert first_match(protocol.always_review_patterns, words) == category, words
 
 
 def test_the_always_review_words_come_from_the_protocol_file(tmp_path, protocol):
@@ -223,4 +223,4 @@ def test_the_always_review_words_come_from_the_protocol_file(tmp_path, protocol)
         load_protocol(path)
     start = protocol.source_yaml.index("  always_review:")
     path.write_text(protocol.source_yaml[:start], encoding="utf-8")
-    assert load_protocol(path).always_review_match("я не хочу жить") is None
+    assert first_match(load_protocol(path).always_review_patterns, "я не хочу жить") is None

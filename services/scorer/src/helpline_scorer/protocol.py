@@ -55,10 +55,6 @@ class Protocol:
     always_review_code: str = ""  # the caller code the patterns below always give in the flags' review view
     always_review_patterns: tuple[tuple[str, re.Pattern], ...] = ()
 
-    def always_review_match(self, text: str) -> str | None:
-        """The name of the first `flags.always_review` pattern a caller's words match, or None."""
-        return first_match(self.always_review_patterns, text)
-
     def band(self, score: float) -> str:
         for name, minimum in self.bands:
             if score >= minimum:

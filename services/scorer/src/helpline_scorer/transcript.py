@@ -11,15 +11,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from helpline_common import transcript_json
 from helpline_common.errors import InvalidArgument
-from helpline_common.transcript_json import MAX_SECONDS
 
 CALLER = "caller"
 COUNSELOR = "counselor"
 SPEAKERS = (CALLER, COUNSELOR)
 MAX_SEGMENTS = 20_000
 MAX_SEGMENT_CHARS = 20_000
-MAX_CALL_SECONDS = MAX_SECONDS  # the transcript JSON's bound, for transcripts built any other way too
+MAX_CALL_SECONDS = transcript_json.MAX_SECONDS  # the transcript JSON's bound, for transcripts built any other way too
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,6 @@ def make_call(call_id: str, raw_segments: list[tuple[Any, Any, Any, Any]]) -> Ca
 
 def call_from_json(data: Any) -> Call:
     """The transcript JSON shape (helpline_common.transcript_json); other fields are ignored."""
-    from helpline_common import transcript_json
-
     try:
         transcript = transcript_json.from_dict(data)
     except (ValueError, TypeError, OverflowError) as exc:
