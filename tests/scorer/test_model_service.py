@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import grpc
 import pytest
@@ -220,6 +221,43 @@ def test_the_gate_compares_like_with_like():
     assert registry.regressions_against(harder, current, headline)[0].startswith("not comparable")
 
 
+
+def test_the_gate_compares_flag_precision_at_matched_recall():
+    """A candidate that raises more real flags is not refused for the false alarms they cost: its flag
+    precision is read at the current model's recall, from its operating points on the same calls."""
+    headline = {"critical_flag_recall": True, "critical_flag_precision": True}
+    current = {"version": "v1", "sha256": "a" * 64, "corpus": {"sha256": "c1"},
+               "metrics": {"critical_flag_recall": 0.90, "critical_flag_precision": 0.62}}
+
+    def candidate(points):
+        return {"version": "v2", "corpus": {"sha256": "c1"},
+                "metrics": {"critical_flag_recall": 0.99, "critical_flag_precision": 0.52},
+                "evaluation": {"grouped_cv": {"clean": {"flag_operating_points": points}}}}
+
+    safer_and_sharper = candidate([{"factor": 2.0, "recall": 0.97, "precision": 0.63},
+                                   {"factor": 5.0, "recall": 0.90, "precision": 0.81}])
+    assert registry.regressions_against(safer_and_sharper, current, headline) == []
+    only_at_lower_recall = candidate([{"factor": 5.0, "recall": 0.89, "precision": 0.81}])
+    assert registry.regressions_against(only_at_lower_recall, current, headline) == [
+        "critical_flag_precision at recall >= 0.9: 0.62 -> 0.52"]
+    misses_more = {**candidate([]), "metrics": {"critical_flag_recall": 0.85, "critical_flag_precision": 0.90}}
+    assert registry.regressions_against(misses_more, current, headline) == [
+        "critical_flag_recall: 0.9 -> 0.85", "critical_flag_precision at recall >= 0.9: 0.62 -> None"]
+
+
+def test_the_gate_lets_v1_10_0_replace_v1_2_0_and_refused_the_candidates_that_were_worse():
+    """The real cards: on the 288 calls v1.2.0 never saw, v1.10.0 raises 177 of 178 flags where v1.2.0
+    raises 161 (precision 0.524 against 0.617), and at v1.2.0's recall it is the more precise (0.813)."""
+    reports = Path(__file__).parents[2] / "services" / "scorer" / "reports"
+
+    def card(version):
+        return json.loads((reports / f"model-card-{version}.json").read_text())
+
+    v1_2_0 = card("v1.2.0")
+    assert registry.regressions_against(card("v1.10.0"), v1_2_0, HEADLINE) == []
+    assert registry.regressions_against(card("v1.6.0"), v1_2_0, HEADLINE) == [
+        "critical_flag_precision at recall >= 1.0: 0.5469 -> 0.4965"]
+
 def test_the_comparison_scores_both_models_on_the_calls_the_baseline_never_saw(loaded, protocol, corpus):
     cfg = training.TrainConfig()
     author = corpus.calls[-1].author
@@ -321,7 +359,7 @@ def loaded_protocol():
 
 def test_without_a_promoted_model_the_bundled_default_serves(store_settings):
     bundled = registry.bundled_model_file()
-    assert bundled is not None and bundled.stat().st_size < 5 * 1024 * 1024
+    assert bundled is not None and bundled.stat().st_size < 6 * 1024 * 1024
     card = json.loads((bundled.parent / registry.CARD_JSON).read_text())
     with running(create_server, ScorerSettings(port=0, metrics_port=-1)) as (_service, channel):
         stub = scorer_service_pb2_grpc.ScorerServiceStub(channel)
@@ -350,8 +388,8 @@ def test_evaluation_fits_folds_in_parallel_with_the_same_results(protocol, corpu
                                    "Ну, {} Но это так, ерунда, не обращайте внимания.", "{} Шучу, шучу."])
 def test_the_bundled_model_flags_a_clear_wish_to_die_however_it_is_played_down(frame):
     """The guide counts a cue said as a joke or taken back; reassurance around explicit words pulled the
-    bundled model's probability under its review threshold (0.22 for the second frame) until the
-    protocol's always-review words."""
+    probability of v1.2.0 (bundled until v1.10.0) under its review threshold (0.22 for the second frame)
+    until the protocol's always-review words."""
     from helpline_scorer.transcript import make_call
 
     scorer = Scorer(registry.load_local(registry.bundled_model_file()), loaded_protocol())
@@ -372,13 +410,14 @@ def test_the_bundled_model_flags_a_clear_wish_to_die_however_it_is_played_down(f
 def test_the_bundled_model_flags_fresh_cues_no_model_here_was_trained_on():
     """Caller lines written after every model here was trained, each read blind by a second reader
     (data/probes): a call is flagged when its line is a cue, and not flagged for most heavy lines that are
-    not. Played down, the bundled model misses one cue in four (README: Fresh caller lines)."""
+    not. The bundled v1.10.0 flags 154 / 144 / 150 of the 160 cues (as written / played down / ASR-noised)
+    with 20 / 8 / 15 false alarms; v1.2.0, bundled before it, 152 / 120 / 152 with 39 / 5 / 35 (README:
+    Fresh caller lines). The bounds leave a few lines of room for a retrained model."""
     from helpline_scorer.probes import load_lines, run
 
     lines = load_lines()
     assert len(lines) == 320 and all(line["cue"] == line["second_reader_cue"] for line in lines)
     report = run(Scorer(registry.load_local(registry.bundled_model_file()), loaded_protocol()), lines)
-    for view in ("plain", "noised"):
-        assert report[view]["cues_flagged"] >= 0.94 * report[view]["cues"], report[view]
-        assert report[view]["non_cues_flagged"] <= 0.3 * report[view]["non_cues"], report[view]
-    assert report["played_down"]["cues_flagged"] >= 0.7 * report["played_down"]["cues"]
+    for view, caught in (("plain", 0.95), ("played_down", 0.85), ("noised", 0.93)):
+        assert report[view]["cues_flagged"] >= caught * report[view]["cues"], report[view]
+        assert report[view]["non_cues_flagged"] <= 0.15 * report[view]["non_cues"], report[view]

@@ -112,6 +112,9 @@ def bundled_model_file() -> Path | None:
     return path if path.is_file() else None
 
 
+PRECISION, RECALL = "critical_flag_precision", "critical_flag_recall"  # compared at matched recall
+
+
 def regressions_against(card: dict, current: dict, higher_is_better: dict[str, bool]) -> list[str]:
     """The headline metrics on which the model of `card` is worse than the model of `current`.
 
@@ -119,13 +122,19 @@ def regressions_against(card: dict, current: dict, higher_is_better: dict[str, b
     otherwise the candidate card's `comparison` against that very version (both models on the calls the
     current one never saw, training.compare_on_unseen). Without either, the versions do not compare,
     and that is reported as a regression (promote with force to override).
+
+    Flag precision is compared at matched recall (`_flag_precision_at_recall`): a candidate that raises
+    more of the real flags pays for them in false alarms, so its precision at its own recall says nothing
+    about whether it is the better model. Flag recall itself is compared as it is.
     """
     comparison = card.get("comparison") or {}
     if card.get("corpus") == current.get("corpus"):
         old, new = current.get("metrics", {}), card.get("metrics", {})
+        points = card.get("evaluation", {}).get("grouped_cv", {}).get("clean", {}).get("flag_operating_points", [])
     elif [comparison.get("against"), comparison.get("against_sha256")] == [current.get("version"),
                                                                            current.get("sha256")]:
         old, new = comparison["baseline"], comparison["candidate"]
+        points = comparison.get("operating_points", {}).get("candidate", {}).get("clean", [])
     else:
         return [f"not comparable: {card.get('version')} was measured on another corpus than {current.get('version')} "
                 f"and its card has no comparison against it"]
@@ -133,9 +142,23 @@ def regressions_against(card: dict, current: dict, higher_is_better: dict[str, b
     for metric, higher in higher_is_better.items():
         if metric not in old:
             continue
-        if metric not in new or (new[metric] < old[metric] if higher else new[metric] > old[metric]):
-            out.append(f"{metric}: {old[metric]} -> {new.get(metric)}")
+        label, value = metric, new.get(metric)
+        if metric == PRECISION and RECALL in old:
+            label = f"{PRECISION} at recall >= {old[RECALL]}"
+            value = _flag_precision_at_recall(new, points, old[RECALL])
+        if value is None or (value < old[metric] if higher else value > old[metric]):
+            out.append(f"{label}: {old[metric]} -> {value}")
     return out
+
+
+def _flag_precision_at_recall(metrics: dict, points: list[dict], recall: float) -> float | None:
+    """The best flag precision the model reaches with recall no lower than `recall`: at its own operating
+    point (`metrics`) or at another of the protocol's `flags.review_threshold_factor` values measured on
+    the same calls (`points`, the card's flag operating points). None when no point reaches `recall`."""
+    candidates = [(metrics.get(RECALL), metrics.get(PRECISION))]
+    candidates += [(p.get("recall"), p.get("precision")) for p in points]
+    reached = [precision for r, precision in candidates if r is not None and precision is not None and r >= recall]
+    return max(reached, default=None)
 
 
 class ModelRegistry:
