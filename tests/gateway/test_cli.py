@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from helpline_common import cli
 from helpline_common.auth import Role
+from helpline_gateway import cli as gateway_cli
 from tests.conftest import SIGNING_KEY, token
 from tests.gateway.conftest import gateway
 from tests.gateway.test_roles import YESTERDAY
@@ -38,9 +39,23 @@ def test_refusals_exit_1_and_unreachable_exits_3(gateway_env):
     refused = runner.invoke(cli.app, ["audit", "request", "--region", "77", "--from", str(YESTERDAY)])
     assert refused.exit_code == 1 and "PERMISSION_DENIED" in refused.output
     assert "role reviewer may not do this (allowed: supervisor, sampler," in refused.output
+    gateway_env.delenv("HELPLINE_TOKEN")
+    no_token = runner.invoke(cli.app, ["audit", "status"])
+    assert no_token.exit_code == 1 and "UNAUTHENTICATED: missing bearer token" in no_token.output
+    assert "HELPLINE_TOKEN" in no_token.output and "tokens issue" in no_token.output
+    gateway_env.setenv("HELPLINE_TOKEN", "not-a-token")
+    assert "UNAUTHENTICATED: invalid token" in runner.invoke(cli.app, ["audit", "status"]).output
     gateway_env.setenv("HELPLINE_GATEWAY_ADDRESS", "127.0.0.1:1")
     down = runner.invoke(cli.app, ["audit", "status"])
     assert down.exit_code == 3 and "UNAVAILABLE" in down.output
+    assert "127.0.0.1:1?" in down.output and "HELPLINE_GATEWAY_ADDRESS" in down.output
+
+
+def test_an_audit_of_many_regions_is_one_short_line():
+    from helpline_common.regions import regions
+
+    assert gateway_cli.region_list(["77", "78"]) == "77,78"
+    assert gateway_cli.region_list(sorted(regions())) == "01,02,03,… (89 regions)"
 
 
 def test_supervisor_requests_and_lists_an_audit(gateway_env):

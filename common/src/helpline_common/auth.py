@@ -86,7 +86,7 @@ def verify_token(key: str, token: str) -> Principal:
 
 def bearer_token(context: grpc.ServicerContext) -> str:
     for name, value in context.invocation_metadata():
-        if name == "authorization" and value.startswith("Bearer "):
+        if name == "authorization" and value.startswith("Bearer ") and value.removeprefix("Bearer ").strip():
             return value.removeprefix("Bearer ").strip()
     raise Unauthenticated("missing bearer token")
 

@@ -38,11 +38,15 @@ LAYOUTS = {
 }
 
 
+def gateway_address() -> str:
+    return os.environ.get("HELPLINE_GATEWAY_ADDRESS", "127.0.0.1:50053")
+
+
 class GatewayConnection:
     """A channel and stub to the gateway, with the caller's token."""
 
     def __init__(self, address: str | None = None, token: str | None = None, root_cert: Path | None = None):
-        self.address = address or os.environ.get("HELPLINE_GATEWAY_ADDRESS", "127.0.0.1:50053")
+        self.address = address or gateway_address()
         self.token = token or os.environ.get("HELPLINE_TOKEN", "")
         self.channel = open_channel(self.address, root_cert=root_cert)
         self.stub = gateway_service_pb2_grpc.GatewayServiceStub(self.channel)
@@ -59,6 +63,12 @@ def fail(exc: grpc.RpcError) -> typer.Exit:
     """Print a refusal the way a person reads it and choose the exit code."""
     code = exc.code()
     console.print(f"[red]{code.name}[/red]: {exc.details()}")
+    hint = {grpc.StatusCode.UNAUTHENTICATED: "the token comes from --token or HELPLINE_TOKEN; an operator issues "
+                                             "one with `helpline-qa tokens issue`",
+            grpc.StatusCode.UNAVAILABLE: f"is the gateway running at {gateway_address()}? "
+                                         "HELPLINE_GATEWAY_ADDRESS says where it is"}.get(code)
+    if hint:
+        console.print(hint, markup=False)
     return typer.Exit(3 if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else 1)
 
 
@@ -99,9 +109,15 @@ def state_name(state: int) -> str:
     return audit_pb2.AuditState.Name(state).removeprefix("AUDIT_STATE_").lower()
 
 
+def region_list(codes) -> str:
+    """An audit's regions on one line: a reviewer's audit may cover all 89."""
+    codes = list(codes)
+    return ",".join(codes) if len(codes) <= 6 else f"{','.join(codes[:3])},… ({len(codes)} regions)"
+
+
 def print_audit(audit: audit_pb2.Audit) -> None:
     p = audit.progress
-    print(f"{audit.audit_id}  {state_name(audit.state):<9} regions={','.join(audit.region_codes)}  "
+    print(f"{audit.audit_id}  {state_name(audit.state):<9} regions={region_list(audit.region_codes)}  "
           f"calls={p.total_calls} done={p.done_calls} failed={p.failed_calls} remaining={p.remaining_calls}"
           + (f"  reason: {audit.failure_reason}" if audit.failure_reason else ""))
 
