@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpline_scorer.criteria import MET, NOT_APPLICABLE, NOT_MET, CallResult, evaluate_call
+from helpline_scorer.criteria import MET, NOT_APPLICABLE, NOT_MET, CallResult, critical_flags, evaluate_call
 from helpline_scorer.protocol import Protocol
 from helpline_scorer.registry import LoadedModel
 from helpline_scorer.transcript import CALLER, COUNSELOR, Call
@@ -19,7 +19,9 @@ class Scorer:
 
 
 def to_json(result: CallResult) -> dict:
-    """The `helpline-qa score` output shape (issue 4)."""
+    """The `helpline-qa score` output shape (issue 4), plus `critical_likely`: the flags of `critical` whose
+    criterion also fails on the most probable reading (listen first, as the gateway's lists do); the others
+    were raised by the recall-first review view only, so their criterion may say met or not applicable."""
     met = {MET: True, NOT_MET: False, NOT_APPLICABLE: None}
     return {
         "call_id": result.call_id,
@@ -28,6 +30,7 @@ def to_json(result: CallResult) -> dict:
         "score": result.score,
         "band": result.band,
         "critical": list(result.critical),
+        "critical_likely": [flag for flag in critical_flags(result.criteria) if flag in result.critical],
         "criteria": {c.criterion_id: {"met": met[c.outcome], "confidence": c.confidence,
                                       "evidence": [e.segment_index for e in c.evidence]}
                      for c in result.criteria},
