@@ -221,7 +221,6 @@ def test_the_gate_compares_like_with_like():
     assert registry.regressions_against(harder, current, headline)[0].startswith("not comparable")
 
 
-
 def test_the_gate_compares_flag_precision_at_matched_recall():
     """A candidate that raises more real flags is not refused for the false alarms they cost: its flag
     precision is read at the current model's recall, from its operating points on the same calls."""
@@ -257,6 +256,7 @@ def test_the_gate_lets_v1_10_0_replace_v1_2_0_and_refused_the_candidates_that_we
     assert registry.regressions_against(card("v1.10.0"), v1_2_0, HEADLINE) == []
     assert registry.regressions_against(card("v1.6.0"), v1_2_0, HEADLINE) == [
         "critical_flag_precision at recall >= 1.0: 0.5469 -> 0.4965"]
+
 
 def test_the_comparison_scores_both_models_on_the_calls_the_baseline_never_saw(loaded, protocol, corpus):
     cfg = training.TrainConfig()

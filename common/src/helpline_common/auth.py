@@ -86,8 +86,10 @@ def verify_token(key: str, token: str) -> Principal:
 
 def bearer_token(context: grpc.ServicerContext) -> str:
     for name, value in context.invocation_metadata():
-        if name == "authorization" and value.startswith("Bearer ") and value.removeprefix("Bearer ").strip():
-            return value.removeprefix("Bearer ").strip()
+        if name == "authorization" and value.startswith("Bearer "):
+            token = value.removeprefix("Bearer ").strip()
+            if token:  # an empty one is missing too
+                return token
     raise Unauthenticated("missing bearer token")
 
 
