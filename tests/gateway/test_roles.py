@@ -168,3 +168,13 @@ def test_a_supervisor_sees_only_their_regions_of_a_national_audit(stack):
         stub.CancelAudit(gateway_pb2.CancelAuditRequest(audit_id=national.audit_id), metadata=TOKENS["supervisor-77"],
                          timeout=10)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # another region's call of the audit is answered like a call that does not exist: not confirmed, not placed
+    for call_id in ("national-78", "no-such-call"):
+        for rpc, request in (("GetTranscript", gateway_pb2.GetTranscriptRequest), ("SubmitReview",
+                                                                                   gateway_pb2.SubmitReviewRequest)):
+            extra = {"score": 50} if rpc == "SubmitReview" else {}
+            with pytest.raises(grpc.RpcError) as err:
+                getattr(stub, rpc)(request(audit_id=national.audit_id, call_id=call_id, **extra),
+                                   metadata=TOKENS["supervisor-77"], timeout=10)
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND, (rpc, call_id)
+            assert err.value.details() == f"call {call_id} is not in audit {national.audit_id}"
