@@ -180,9 +180,10 @@ def test_review_codes_raise_flags_without_changing_outcomes_or_score(protocol):
     r = evaluate_call(protocol, call, codes, review_codes=review)
     assert r.outcomes() == plain.outcomes() and r.score == plain.score == 100.0 and r.band == "high"
     assert r.critical == ("missed_risk_assessment", "judgment")  # in protocol order
-    assert to_json(r)["critical_likely"] == []  # both possible: no criterion fails on the likely codes
-    assert to_json(evaluate_call(protocol, call, review, review_codes=review))["critical_likely"] == [
-        "missed_risk_assessment", "judgment"]
+    # both possible: no criterion fails on the most probable codes; likely when it does
+    assert to_json(r)["critical_tiers"] == {"missed_risk_assessment": "possible", "judgment": "possible"}
+    assert to_json(evaluate_call(protocol, call, review, review_codes=review))["critical_tiers"] == {
+        "missed_risk_assessment": "likely", "judgment": "likely"}
     risk = next(c for c in r.criteria if c.criterion_id == "risk_assessment")
     assert risk.outcome == NOT_APPLICABLE and [e.segment_index for e in risk.evidence] == [3]
     judgment = next(c for c in r.criteria if c.criterion_id == "no_judgment")

@@ -183,7 +183,10 @@ def test_store_versions_promotion_gate_and_loading_the_promoted_model(model_dir,
     assert reg.versions() == ["v1", "v2", "v3"]
     with pytest.raises(FailedPrecondition):
         reg.publish("v1", model_dir)  # versions are immutable
-    assert reg.promote("v1", HEADLINE)["version"] == "v1"
+    with pytest.raises(FailedPrecondition, match="criterion_accuracy: 0.9444 -> 0.9"):
+        reg.promote("v1", HEADLINE)  # the first promotion is gated too: against the bundled default it replaces
+    first = reg.promote("v1", HEADLINE, force=True)
+    assert first["version"] == "v1" and first["previous"] is None and first["forced_over"]
     with pytest.raises(FailedPrecondition, match="criterion_accuracy"):
         reg.promote("v2", HEADLINE)  # criterion accuracy regresses
     assert reg.promote("v3", HEADLINE)["previous"] == "v1"
@@ -321,6 +324,34 @@ def test_cli_score_prints_the_result(model_dir, tmp_path):
     missing = tmp_path / "nowhere" / registry.MODEL_FILE
     done = subprocess.run([*cmd[:-1], str(missing)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and f"model file not found: {missing}" in done.stderr
+
+
+def test_the_cli_uses_the_bundled_default_while_the_store_has_no_model(store_settings, tmp_path):
+    """As the service does: the promoted model, else the bundled default while the store has none (or no
+    bucket yet); a missing bucket or version is one line on stderr, not a traceback."""
+    bundled = registry.bundled_card()
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(transcript_dict(), ensure_ascii=False), encoding="utf-8")
+
+    def helpline_qa(*args):
+        return subprocess.run([sys.executable, "-c", "from helpline_common.cli import main; main()", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    scored = helpline_qa("score", str(path))  # the bucket does not exist yet
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout)["model_version"] == bundled["version"]
+    listed = helpline_qa("scorer", "models")
+    assert listed.returncode == 1 and listed.stderr.strip() == (
+        f"error: bucket {store_settings.bucket} does not exist in the object store; the gateway creates it when "
+        "it starts (HELPLINE_S3_BUCKET names it)")
+    ObjectStore(store_settings).ensure_bucket()
+    listed = helpline_qa("scorer", "models")
+    assert listed.returncode == 0 and listed.stdout.strip() == (
+        f"no scorer model versions in the store; the service serves the bundled default {bundled['version']}")
+    refused = helpline_qa("scorer", "promote", "v9.9.9")
+    assert refused.returncode == 1 and refused.stderr.strip() == (
+        "error: no scorer model version v9.9.9 in the store (`helpline-qa scorer models` lists them)")
+    assert json.loads(helpline_qa("score", str(path)).stdout)["model_version"] == bundled["version"]
 
 
 def test_calibrate_compares_the_model_with_reviews(loaded, store_settings, tmp_path):

@@ -42,6 +42,8 @@ def _translated(method):
                 raise Aborted("the object changed meanwhile") from exc
             if exc.code in _MISSING:
                 raise NotFound(f"object not found: {exc.resource or ''}".strip()) from exc
+            if exc.code == "NoSuchBucket":
+                raise BucketMissing(args[0].bucket) from exc
             log.warning("object store error", extra={"s3_code": exc.code, "op": method.__name__})
             raise Unavailable(f"object store error: {exc.code}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -49,6 +51,14 @@ def _translated(method):
             raise Unavailable("object store unavailable") from exc
 
     return wrapper
+
+
+class BucketMissing(Unavailable):
+    """The store answers, but the bucket is not there (yet): the gateway creates it when it starts."""
+
+    def __init__(self, bucket: str):
+        super().__init__(f"bucket {bucket} does not exist in the object store; the gateway creates it when it "
+                         "starts (HELPLINE_S3_BUCKET names it)")
 
 
 @dataclass(frozen=True)
@@ -89,7 +99,7 @@ class ObjectStore:
     def ping(self) -> None:
         """Raise Unavailable unless the store answers and the bucket exists."""
         if not self.client.bucket_exists(self.bucket):
-            raise Unavailable(f"bucket {self.bucket} does not exist")
+            raise BucketMissing(self.bucket)
 
     # -- small objects -------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -19,7 +20,19 @@ JOBS_OPT = typer.Option(os.cpu_count() or 1, min=1, help="evaluation models fitt
 def _logging() -> None:
     from helpline_common.logs import configure_logging
 
-    configure_logging("WARNING")
+    configure_logging("WARNING", sys.stderr)  # stdout is the commands' JSON
+
+
+@contextmanager
+def _one_line_errors(exit_code: int = 1):
+    """A refusal, a missing version or an unreachable store as one line on stderr, not a traceback."""
+    from helpline_common.errors import HelplineError
+
+    try:
+        yield
+    except HelplineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exit_code) from None
 
 
 def _registry():
@@ -31,33 +44,32 @@ def _registry():
 
 
 def _load(model: str | None, model_file: Path | None):
+    from helpline_common.errors import NotFound
     from helpline_scorer import registry
     from helpline_scorer.settings import ScorerSettings
 
     if model_file is not None:
         return registry.load_local(model_file)
-    if model is None:
+    if model is None and not _store_configured():
         bundled = registry.bundled_model_file()
-        if bundled is not None and not _store_configured():
-            return registry.load_local(bundled)
+        if bundled is None:
+            raise NotFound("no scorer model: no object store is configured (AWS_ACCESS_KEY_ID) and this "
+                           "installation has no bundled default; give --model-file")
+        return registry.load_local(bundled)
     reg = _registry()
     cache = ScorerSettings.model_fields["model_cache_dir"].default
-    return reg.load(model, cache) if model else reg.load_promoted(cache)
+    return reg.load(model, cache) if model else reg.load_promoted_or_bundled(cache)
 
 
 def _baseline():
-    """The model a new version must not be worse than: the promoted one when a store is configured and
-    has one, else the bundled default (what the service would serve)."""
+    """The model a new version must not be worse than: what the service would serve (the promoted one,
+    else the bundled default), or None when there is neither."""
     from helpline_common.errors import NotFound
-    from helpline_scorer import registry
 
-    if _store_configured():
-        try:
-            return _load(None, None)
-        except NotFound:
-            pass
-    bundled = registry.bundled_model_file()
-    return registry.load_local(bundled) if bundled is not None else None
+    try:
+        return _load(None, None)
+    except NotFound:
+        return None
 
 
 def _store_configured() -> bool:
@@ -67,9 +79,14 @@ def _store_configured() -> bool:
 
 
 def score(file: Path = typer.Argument(..., help="transcript JSON: {call_id, segments: [{speaker, start, end, text}]}"),
-          model: str = typer.Option(None, "--model", help="model version in the store (default: promoted)"),
+          model: str = typer.Option(None, "--model",
+                                    help="model version in the store (default: promoted, else bundled)"),
           model_file: Path = typer.Option(None, help="a local model.joblib (card.json beside it)")) -> None:
-    """Score one transcript and print the result as JSON."""
+    """Score one transcript and print the result as JSON.
+
+    `critical` lists the calls' critical flags; `critical_tiers` says of each whether it is likely (its
+    criterion fails on the most probable reading: listen first) or possible (raised by the recall-first
+    review only, so its criterion may still say met or not applicable)."""
     from helpline_common.errors import HelplineError
     from helpline_scorer.protocol import load_protocol
     from helpline_scorer.scoring import Scorer, to_json
@@ -136,11 +153,12 @@ def train(corpus: Path = CORPUS_OPT,
     sha = registry.save_local(model, card, out, render_markdown)
     typer.echo(json.dumps({"version": version, "sha256": sha, "dir": str(out), "metrics": metrics}, indent=2))
     if publish or promote:
-        reg = _registry()
-        reg.publish(version, out)
-        if promote:
-            record = reg.promote(version, training.HEADLINE)
-            typer.echo(f"promoted {record['version']}", err=True)
+        with _one_line_errors():
+            reg = _registry()
+            reg.publish(version, out)
+            if promote:
+                record = reg.promote(version, training.HEADLINE)
+                typer.echo(f"promoted {record['version']}", err=True)
 
 
 @scorer_app.command()
@@ -172,29 +190,39 @@ def evaluate(corpus: Path = CORPUS_OPT,
 
 @scorer_app.command("promote")
 def promote_cmd(version: str, force: bool = typer.Option(False, help="promote even if a metric regresses")) -> None:
-    """Promote a stored version, unless a headline metric regresses against the promoted one."""
-    from helpline_common.errors import HelplineError
+    """Promote a stored version, unless a headline metric regresses against the one served now (the
+    promoted version, else the bundled default)."""
     from helpline_scorer.training import HEADLINE
 
     _logging()
-    try:
+    with _one_line_errors():
         record = _registry().promote(version, HEADLINE, force=force)
-    except HelplineError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
     typer.echo(json.dumps(record, indent=2))
+
+
+MODEL_FIGURES = (("criteria", "criterion_accuracy"), ("mae", "score_mae"), ("band", "band_accuracy"),
+                 ("flag-recall", "critical_flag_recall"), ("flag-precision", "critical_flag_precision"))
 
 
 @scorer_app.command()
 def models() -> None:
-    """List stored model versions and the promoted one."""
+    """List stored model versions and their headline figures; * marks the promoted one."""
+    from helpline_scorer import registry
+
     _logging()
-    reg = _registry()
-    promoted = reg.promoted() or {}
-    for v in reg.versions():
-        card = reg.card(v)
-        mark = "*" if v == promoted.get("version") else " "
-        typer.echo(f"{mark} {v}  {card.get('sha256', '')[:12]}  {json.dumps(card.get('metrics', {}))}")
+    with _one_line_errors():
+        reg = _registry()
+        promoted = reg.promoted() or {}
+        versions = reg.versions()
+        cards = {v: reg.card(v) for v in versions}
+    if not versions:
+        bundled = registry.bundled_card() or {}
+        typer.echo(f"no scorer model versions in the store; the service serves the bundled default "
+                   f"{bundled.get('version', '(none)')}")
+    for v, card in cards.items():
+        m = card.get("metrics", {})
+        figures = "  ".join(f"{name} {m[key]}" for name, key in MODEL_FIGURES if key in m)
+        typer.echo(f"{'*' if v == promoted.get('version') else ' '} {v}  {card.get('sha256', '')[:12]}  {figures}")
 
 
 @scorer_app.command()
@@ -224,15 +252,11 @@ def _fresh_lines(protocol, models: list) -> dict:
 def probe(model: str = typer.Option(None, "--model", help="model version (default: promoted, else bundled)"),
           model_file: Path = typer.Option(None, help="a local model.joblib (card.json beside it)")) -> None:
     """Flags on caller lines no model here was trained on (data/probes): as written, played down, ASR-noised."""
-    from helpline_common.errors import HelplineError
     from helpline_scorer.protocol import load_protocol
 
     _logging()
-    try:
+    with _one_line_errors(exit_code=2):
         loaded = _load(model, model_file)
-    except HelplineError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
     typer.echo(json.dumps(_fresh_lines(load_protocol(), [loaded]), indent=2))
 
 
@@ -245,7 +269,8 @@ def calibrate(model: str = typer.Option(None, "--model", help="model version (de
     from helpline_scorer.calibrate import run
 
     _logging()
-    report = run(_registry().store, _load(model, model_file), region, export)
+    with _one_line_errors():
+        report = run(_registry().store, _load(model, model_file), region, export)
     typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
 
 

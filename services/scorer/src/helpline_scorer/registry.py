@@ -26,7 +26,7 @@ import joblib
 
 from helpline_common import layout
 from helpline_common.errors import FailedPrecondition, InvalidArgument, NotFound
-from helpline_common.storage import ObjectStore
+from helpline_common.storage import BucketMissing, ObjectStore
 from helpline_scorer.model import UtteranceModel
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,11 @@ def bundled_model_file() -> Path | None:
     return path if path.is_file() else None
 
 
+def bundled_card() -> dict | None:
+    path = bundled_model_file()
+    return json.loads((path.parent / CARD_JSON).read_text(encoding="utf-8")) if path is not None else None
+
+
 PRECISION, RECALL = "critical_flag_precision", "critical_flag_recall"  # compared at matched recall
 
 
@@ -184,7 +189,11 @@ class ModelRegistry:
         return card["sha256"]
 
     def card(self, version: str) -> dict:
-        return self.store.get_json(layout.scorer_model_prefix(check_version(version)) + CARD_JSON)
+        try:
+            return self.store.get_json(layout.scorer_model_prefix(check_version(version)) + CARD_JSON)
+        except NotFound:
+            raise NotFound(f"no scorer model version {version} in the store (`helpline-qa scorer models` "
+                           "lists them)") from None
 
     def versions(self) -> list[str]:
         keys = self.store.list_keys("models/scorer/")
@@ -197,13 +206,17 @@ class ModelRegistry:
             return None
 
     def promote(self, version: str, higher_is_better: dict[str, bool], force: bool = False) -> dict:
-        """Make `version` the promoted one, unless a headline metric regresses against the current one
+        """Make `version` the promoted one, unless a headline metric regresses against the current one:
+        the promoted version, or the bundled default that the service serves while none is
         (regressions_against says on which figures)."""
         card = self.card(version)
         current = self.promoted()
-        regressions = []
-        if current is not None and current["version"] != version:
-            regressions = regressions_against(card, self.card(current["version"]), higher_is_better)
+        if current is not None:
+            serving = self.card(current["version"]) if current["version"] != version else None
+        else:  # the bundled default serves; promoting that very file changes nothing
+            serving = bundled_card()
+            serving = serving if serving is not None and serving.get("sha256") != card.get("sha256") else None
+        regressions = regressions_against(card, serving, higher_is_better) if serving is not None else []
         if regressions and not force:
             raise FailedPrecondition("not promoted; regressions: " + "; ".join(regressions))
         record = {"version": version, "sha256": card["sha256"],
@@ -242,3 +255,16 @@ class ModelRegistry:
         if promoted is None:
             raise NotFound("no promoted scorer model")
         return self.load(promoted["version"], cache_dir, expected_sha256)
+
+    def load_promoted_or_bundled(self, cache_dir: Path, expected_sha256: str = "") -> LoadedModel:
+        """The promoted model; the bundled default when the store answers but has none (or no bucket yet).
+        A store that is down raises Unavailable. With a pinned hash and nothing promoted, the NotFound is
+        raised: a pin names one model, and the bundled default is not it unless it is promoted."""
+        try:
+            return self.load_promoted(cache_dir, expected_sha256)
+        except (NotFound, BucketMissing):
+            bundled = bundled_model_file()
+            if bundled is None or expected_sha256:
+                raise
+        log.warning("no promoted scorer model in the store; using the bundled default model")
+        return load_local(bundled)

@@ -19,10 +19,12 @@ class Scorer:
 
 
 def to_json(result: CallResult) -> dict:
-    """The `helpline-qa score` output shape (issue 4), plus `critical_likely`: the flags of `critical` whose
-    criterion also fails on the most probable reading (listen first, as the gateway's lists do); the others
-    were raised by the recall-first review view only, so their criterion may say met or not applicable."""
+    """The `helpline-qa score` output shape (issue 4), plus `critical_tiers`: each flag of `critical` is
+    "likely" when its criterion also fails on the most probable reading (listen first, as in the gateway's
+    lists), else "possible" (raised by the recall-first review view only, so its criterion may say met or
+    not applicable)."""
     met = {MET: True, NOT_MET: False, NOT_APPLICABLE: None}
+    likely = critical_flags(result.criteria)
     return {
         "call_id": result.call_id,
         "protocol_version": result.protocol_version,
@@ -30,7 +32,7 @@ def to_json(result: CallResult) -> dict:
         "score": result.score,
         "band": result.band,
         "critical": list(result.critical),
-        "critical_likely": [flag for flag in critical_flags(result.criteria) if flag in result.critical],
+        "critical_tiers": {flag: "likely" if flag in likely else "possible" for flag in result.critical},
         "criteria": {c.criterion_id: {"met": met[c.outcome], "confidence": c.confidence,
                                       "evidence": [e.segment_index for e in c.evidence]}
                      for c in result.criteria},

@@ -15,7 +15,7 @@ import threading
 
 from helpline.common.v1 import recording_pb2
 from helpline.scorer.v1 import scorer_pb2, scorer_service_pb2, scorer_service_pb2_grpc
-from helpline_common.errors import InvalidArgument, NotFound, Unavailable
+from helpline_common.errors import InvalidArgument, Unavailable
 from helpline_common.server import GrpcService
 from helpline_common.storage import ObjectStore
 from helpline_scorer import registry
@@ -37,25 +37,8 @@ def load_model(settings: ScorerSettings) -> registry.LoadedModel:
     models = registry.ModelRegistry(store)
     if settings.model_version:
         return models.load(settings.model_version, settings.model_cache_dir, settings.model_sha256)
-    try:
-        return models.load_promoted(settings.model_cache_dir, settings.model_sha256)
-    except (NotFound, Unavailable) as exc:
-        # Only a store that answers and has no promoted model (or no bucket yet) falls back; a store
-        # that is down raises, and readiness retries.
-        if isinstance(exc, Unavailable) and not _bucket_missing(store):
-            raise
-        bundled = registry.bundled_model_file()
-        if bundled is None or settings.model_sha256:
-            raise
-        log.warning("no promoted scorer model in the store; using the bundled default model")
-        return registry.load_local(bundled)
-
-
-def _bucket_missing(store: ObjectStore) -> bool:
-    try:
-        return not store.client.bucket_exists(store.bucket)
-    except Exception:  # noqa: BLE001 - unreachable: not "missing"
-        return False
+    # a store that is down raises, and readiness retries
+    return models.load_promoted_or_bundled(settings.model_cache_dir, settings.model_sha256)
 
 
 class ScorerServicer(scorer_service_pb2_grpc.ScorerServiceServicer):
