@@ -92,3 +92,47 @@ def test_a_report_while_the_scorer_is_down_is_unavailable_not_an_internal_error(
     got = runner.invoke(cli.app, ["report", "get", "--region", "77", "--from", str(YESTERDAY),
                                   "-o", str(tmp_path / "r.html")])
     assert got.exit_code == 3 and "UNAVAILABLE" in got.output, got.output
+
+
+def test_mistakes_are_named_before_anything_is_sent(gateway_env, tmp_path):
+    gateway_env.setenv("HELPLINE_TOKEN", token(Role.REVIEWER))
+    to_folder = runner.invoke(cli.app, ["report", "get", "--from", str(YESTERDAY), "-o", str(tmp_path)])
+    assert to_folder.exit_code == 2 and "name a file in an existing folder" in said(to_folder)
+    future = runner.invoke(cli.app, ["flags", "list", "--region", "77", "--from", str(dt.date.today().replace(
+        year=dt.date.today().year + 1))])
+    assert future.exit_code == 2 and "is after today" in said(future)
+    gateway_env.setenv("HELPLINE_GATEWAY_TOKEN_SIGNING_KEY", SIGNING_KEY)
+    expired = runner.invoke(cli.app, ["tokens", "issue", "--role", "reviewer", "--subject", "r-1", "--hours", "0"])
+    assert expired.exit_code == 2 and "must be valid for some time" in said(expired)
+
+
+def said(result) -> str:
+    """The output as one line: rich wraps long messages at the terminal's width."""
+    return " ".join(result.output.split())
+
+
+def test_refusals_say_what_would_be_accepted(gateway_env):
+    gateway_env.setenv("HELPLINE_TOKEN", token(Role.SUPERVISOR, "77"))
+    no_region = runner.invoke(cli.app, ["report", "get", "--from", str(YESTERDAY), "-o", "/tmp/x.html"])
+    assert no_region.exit_code == 1 and "a supervisor asks for a region's report" in said(no_region)
+    unknown = runner.invoke(cli.app, ["flags", "list", "--region", "99", "--from", str(YESTERDAY)])
+    assert unknown.exit_code == 1 and "`helpline-qa regions` lists them" in said(unknown)
+    listed = runner.invoke(cli.app, ["regions"])
+    assert listed.exit_code == 0 and len(listed.output.splitlines()) == 89 and "77  Москва" in listed.output
+    backwards = runner.invoke(cli.app, ["flags", "list", "--region", "77", "--from", str(YESTERDAY),
+                                        "--to", str(YESTERDAY - dt.timedelta(days=3))])
+    assert backwards.exit_code == 1
+    assert f"period: ends ({YESTERDAY - dt.timedelta(days=3)}) before it starts ({YESTERDAY})" in said(backwards)
+
+
+def test_the_flag_table_never_cuts_the_ids_a_review_needs():
+    from rich.console import Console
+
+    from helpline.gateway.v1 import report_pb2
+
+    calls = [report_pb2.FlaggedCall(audit_id="20261129T163006-181e916f", call_id="demo-msk-long-call-id-07",
+                                    flag="missed_risk_assessment", likely=True, score=42.0)]
+    console = Console(width=80, record=True)
+    console.print(gateway_cli.flag_table(calls))
+    text = console.export_text()
+    assert "20261129T163006-181e916f" in text and "demo-msk-long-call-id-07" in text

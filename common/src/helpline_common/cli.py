@@ -22,6 +22,15 @@ def _root() -> None:
     """Helpline QA command line."""
 
 
+@app.command("regions")
+def list_regions() -> None:
+    """The region codes (federal subjects) and their names."""
+    from helpline_common.regions import regions
+
+    for code, name in regions().items():
+        print(f"{code}  {name}")
+
+
 @app.command()
 def serve(service: str = typer.Argument(..., help="transcriber, scorer or gateway")) -> None:
     """Run one service (settings from environment variables; see docs/conventions.md)."""

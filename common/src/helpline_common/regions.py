@@ -16,3 +16,7 @@ def regions() -> dict[str, str]:
 
 def is_known(code: str) -> bool:
     return code in regions()
+
+
+def unknown_code_message(code: str) -> str:
+    return f"unknown region code {code!r}: regions are two-digit codes (`helpline-qa regions` lists them)"

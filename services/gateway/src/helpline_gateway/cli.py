@@ -101,6 +101,9 @@ TO_HELP = "Last day, included (default: today)"
 
 def period(first: dt.datetime, last: dt.datetime | None) -> common_pb2.Period:
     # Not reports.make_period: a reversed period goes to the gateway, which answers INVALID_ARGUMENT (exit 1).
+    if last is None and first.date() > dt.date.today():
+        raise typer.BadParameter(f"{first.date()} is after today, where the period ends without --to",
+                                 param_hint="--from")
     last_day = last.date() if last else dt.date.today()
     return common_pb2.Period(first_day=date_to_proto(first.date()), last_day=date_to_proto(last_day))
 
@@ -137,6 +140,19 @@ def watch(conn: GatewayConnection, audit_id: str, show_progress: bool = True) ->
     return audit
 
 
+def flag_table(calls) -> Table:
+    table = Table()
+    for name, ids in (("audit", [c.audit_id for c in calls]), ("call", [c.call_id for c in calls])):
+        # ids are copied into `review submit`: the other columns wrap first, these are never cut
+        table.add_column(name, no_wrap=True, min_width=max(map(len, ids), default=0))
+    for name in ("flag", "certainty", "score", "listen at (s)"):
+        table.add_column(name)
+    for c in calls:
+        offsets = ", ".join(f"{o.ToTimedelta().total_seconds():.1f}" for o in c.offsets)
+        table.add_row(c.audit_id, c.call_id, c.flag, "likely" if c.likely else "possible", f"{c.score:.1f}", offsets)
+    return table
+
+
 def exit_code_for(audit: audit_pb2.Audit) -> int:
     return 0 if audit.state == audit_pb2.AUDIT_STATE_SUCCEEDED else 1
 
@@ -153,6 +169,8 @@ def register(app: typer.Typer) -> None:
         hours: float = typer.Option(12, help="Validity in hours"),
     ) -> None:
         """Print a signed token (signing key from HELPLINE_GATEWAY_TOKEN_SIGNING_KEY)."""
+        if not hours > 0:
+            raise typer.BadParameter(f"a token must be valid for some time, not {hours} hours", param_hint="--hours")
         key = os.environ.get("HELPLINE_GATEWAY_TOKEN_SIGNING_KEY", "")
         if not key:
             console.print("[red]HELPLINE_GATEWAY_TOKEN_SIGNING_KEY is not set: the gateway's signing key is needed "
@@ -305,6 +323,9 @@ def register(app: typer.Typer) -> None:
         formats = {"html": report_pb2.REPORT_FORMAT_HTML, "json": report_pb2.REPORT_FORMAT_JSON}
         if fmt not in formats:
             raise typer.BadParameter(f"must be html or json, not {fmt!r}", param_hint="--format")
+        if output.is_dir() or not output.parent.is_dir():  # before the gateway builds and logs the read
+            raise typer.BadParameter(f"{output} is a folder or in none; name a file in an existing folder",
+                                     param_hint="--output")
         conn = connect(token)
         try:
             answer = conn.stub.GetReport(gateway_pb2.GetReportRequest(
@@ -314,7 +335,11 @@ def register(app: typer.Typer) -> None:
             raise fail(exc) from None
         finally:
             conn.close()
-        output.write_bytes(answer.content)
+        try:
+            output.write_bytes(answer.content)
+        except OSError as exc:
+            console.print(f"[red]cannot write {output}: {exc.strerror}[/red]")
+            raise typer.Exit(2) from None
         print(f"saved {output} ({len(answer.content)} bytes; stored as {answer.object_key})")
 
     flags_app = typer.Typer(help="Calls flagged for review.", no_args_is_help=True)
@@ -340,12 +365,7 @@ def register(app: typer.Typer) -> None:
         if not calls:
             print(f"no flagged calls in region {region} from {first.date()} to {date_from_proto(span.last_day)}")
             return
-        table = Table("audit", "call", "flag", "certainty", "score", "listen at (s)")
-        for c in calls:
-            offsets = ", ".join(f"{o.ToTimedelta().total_seconds():.1f}" for o in c.offsets)
-            table.add_row(c.audit_id, c.call_id, c.flag, "likely" if c.likely else "possible", f"{c.score:.1f}",
-                          offsets)
-        Console().print(table)
+        Console().print(flag_table(calls))
 
     review_app = typer.Typer(help="Supervisors' reviews of calls.", no_args_is_help=True)
     app.add_typer(review_app, name="review")

@@ -31,7 +31,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from helpline.common.v1 import recording_pb2
 from helpline.gateway.v1 import report_pb2
 from helpline.scorer.v1 import scorer_pb2
-from helpline_common.regions import regions
+from helpline_common.regions import regions, unknown_code_message
 
 from . import stats
 
@@ -102,7 +102,7 @@ def period_dates(period: recording_pb2.Period) -> tuple[dt.date, dt.date]:
     """(first day, last day) of a period; ValueError for invalid dates or a period ending before it starts."""
     first, last = date_from_proto(period.first_day), date_from_proto(period.last_day)
     if last < first:
-        raise ValueError(f"period ends ({last}) before it starts ({first})")
+        raise ValueError(f"ends ({last}) before it starts ({first})")
     return first, last
 
 
@@ -126,7 +126,7 @@ def region_name(region_code: str) -> str:
     try:
         return regions()[region_code]
     except KeyError:
-        raise ValueError(f"unknown region code {region_code!r}") from None
+        raise ValueError(unknown_code_message(region_code)) from None
 
 
 # --- call results --------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from helpline.transcriber.v1 import transcriber_service_pb2_grpc
 from helpline_common import layout
 from helpline_common.auth import REGIONAL_ROLES, Principal, Role, authenticate
 from helpline_common.client import ServiceClient
-from helpline_common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
-from helpline_common.regions import is_known, regions
+from helpline_common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from helpline_common.regions import is_known, regions, unknown_code_message
 from helpline_common.server import GrpcService
 from helpline_common.storage import ObjectStore
 from helpline_gateway import access_log, ingest
@@ -130,7 +130,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             raise InvalidArgument("name at least one region")
         for code in codes:
             if not is_known(code):
-                raise InvalidArgument(f"unknown region code {code!r}")
+                raise InvalidArgument(unknown_code_message(code))
             principal.require_region(code)
         check_period(request.period)
         plan = check_sampling(request.sampling, self.settings)
@@ -238,13 +238,16 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     def GetReport(self, request, context):
         fmt = request.format or report_pb2.REPORT_FORMAT_JSON
         if not request.region_code:
-            principal = self._principal(context, Role.REVIEWER, Role.ADMIN)
+            principal = self._principal(context, Role.SUPERVISOR, Role.REVIEWER, Role.ADMIN)
+            if principal.role == Role.SUPERVISOR:
+                raise PermissionDenied("the cross-region report is for reviewers and admins; a supervisor asks for "
+                                       "a region's report (give the region code)")
             first, last = check_period(request.period)
             content, key = self.reports.cross_region(first, last, fmt)
         else:
             principal = self._principal(context, Role.SUPERVISOR, Role.REVIEWER, Role.ADMIN)
             if not is_known(request.region_code):
-                raise InvalidArgument(f"unknown region code {request.region_code!r}")
+                raise InvalidArgument(unknown_code_message(request.region_code))
             principal.require_region(request.region_code)
             first, last = check_period(request.period)
             with_counselors = principal.role in (Role.SUPERVISOR, Role.ADMIN)
@@ -256,7 +259,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
     def ListFlaggedCalls(self, request, context):
         principal = self._principal(context, Role.SUPERVISOR, Role.REVIEWER, Role.ADMIN)
         if not is_known(request.region_code):
-            raise InvalidArgument(f"unknown region code {request.region_code!r}")
+            raise InvalidArgument(unknown_code_message(request.region_code))
         principal.require_region(request.region_code)
         first, last = check_period(request.period)
         calls = self.reports.flagged_calls(request.region_code, first, last)
@@ -296,7 +299,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         seen = set()
         for j in request.judgements:
             if j.criterion_id not in known:
-                raise InvalidArgument(f"unknown criterion {j.criterion_id!r}")
+                raise InvalidArgument(f"unknown criterion {j.criterion_id!r} (one of: {', '.join(sorted(known))})")
             if j.criterion_id in seen:
                 raise InvalidArgument(f"criterion {j.criterion_id!r} judged twice")
             if j.outcome == scorer_pb2.CRITERION_OUTCOME_UNSPECIFIED:
