@@ -95,3 +95,24 @@ def test_cancel_ends_an_audit_even_while_the_transcriber_is_away(store_settings)
         updates = list(stub.WatchAudit(gateway_pb2.WatchAuditRequest(audit_id=audit.audit_id), metadata=supervisor,
                                        timeout=30))
         assert updates[-1].audit.state == audit_pb2.AUDIT_STATE_CANCELLED
+
+
+def test_an_audit_that_cannot_move_says_why(store_settings):
+    """Without a transcriber the audit waits (and goes on when it is back); the people following it are
+    told so on the audit, not only in the gateway's log."""
+    import time
+
+    from tests.gateway.test_roles import PERIOD
+
+    with gateway() as (_service, channel):  # no transcriber or scorer
+        stub = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+        supervisor = bearer(Role.SUPERVISOR, "77")
+        audit = stub.RequestAudit(gateway_pb2.RequestAuditRequest(region_codes=["77"], period=PERIOD),
+                                  metadata=supervisor, timeout=10).audit
+        request = gateway_pb2.GetAuditRequest(audit_id=audit.audit_id)
+        deadline = time.monotonic() + 20
+        while not (seen := stub.GetAudit(request, metadata=supervisor, timeout=10).audit).waiting_for:
+            assert time.monotonic() < deadline, "the audit never said why it waits"
+            time.sleep(0.2)
+        assert seen.waiting_for == "the transcriber is unavailable (UNAVAILABLE); the audit goes on when it is back"
+        stub.CancelAudit(gateway_pb2.CancelAuditRequest(audit_id=audit.audit_id), metadata=supervisor, timeout=30)

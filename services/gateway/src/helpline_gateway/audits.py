@@ -239,6 +239,7 @@ class AuditEngine:
         except HelplineError as exc:
             log.warning("audit interrupted; it will be resumed", extra={"audit_id": audit_id,
                                                                         "error": type(exc).__name__})
+            self._note_waiting(audit_id, str(exc))
         except Exception:
             log.exception("audit crashed; it will be resumed", extra={"audit_id": audit_id})
         finally:
@@ -248,6 +249,16 @@ class AuditEngine:
                 lease.release()
             with self._lock:
                 self._running.pop(audit_id, None)
+
+    def _note_waiting(self, audit_id: str, why: str) -> None:
+        """Say on the audit why it is not moving, for the people following it (not only in the log)."""
+        try:
+            audit = self.repo.load(audit_id)
+            if audit.state not in FINAL_STATES and audit.waiting_for != why:
+                audit.waiting_for = why
+                self.repo.save(audit)
+        except HelplineError:
+            pass  # the store is away too: the log above says why
 
     def _work(self, audit_id: str, stop: threading.Event, lost: threading.Event) -> None:
         audit = self.repo.load(audit_id)
@@ -264,6 +275,9 @@ class AuditEngine:
             audit.state = audit_pb2.AUDIT_STATE_RUNNING
             self.repo.save(audit)
         models = self._model_identities()
+        if audit.waiting_for:
+            audit.waiting_for = ""
+            self.repo.save(audit)
         started = time.monotonic()
         states = {c.call_id: (self.repo.call(audit_id, c.call_id) or {"state": "pending"}) for c in sample}
         todo = [c for c in sample if states[c.call_id]["state"] not in ("scored", "failed")]
@@ -322,11 +336,15 @@ class AuditEngine:
     def _model_identities(self) -> dict:
         """Which speech and scorer models will do the work: "speech" and "scorer" are part of the key of
         reusable results; the speech model's name and language go into each result, for the reports."""
-        try:
-            speech = self.transcriber.call("GetModelInfo", transcriber_pb2.GetModelInfoRequest(), timeout=10).model
-            scorer = self.scorer.call("GetModelInfo", scorer_pb2.GetModelInfoRequest(), timeout=10).model
-        except grpc.RpcError as exc:
-            raise Unavailable(f"transcriber or scorer unavailable: {exc.code().name}") from None
+        def model_info(name, client, request):
+            try:
+                return client.call("GetModelInfo", request, timeout=10).model
+            except grpc.RpcError as exc:
+                raise Unavailable(f"the {name} is unavailable ({exc.code().name}); the audit goes on when it is "
+                                  "back") from None
+
+        speech = model_info("transcriber", self.transcriber, transcriber_pb2.GetModelInfoRequest())
+        scorer = model_info("scorer", self.scorer, scorer_pb2.GetModelInfoRequest())
         return {"speech": speech.sha256 or speech.name, "scorer": scorer.version or "unversioned",
                 "speech_model": {"name": speech.name, "lang": speech.lang}}
 

@@ -122,7 +122,8 @@ def print_audit(audit: audit_pb2.Audit) -> None:
     p = audit.progress
     print(f"{audit.audit_id}  {state_name(audit.state):<9} regions={region_list(audit.region_codes)}  "
           f"calls={p.total_calls} done={p.done_calls} failed={p.failed_calls} remaining={p.remaining_calls}"
-          + (f"  reason: {audit.failure_reason}" if audit.failure_reason else ""))
+          + (f"  reason: {audit.failure_reason}" if audit.failure_reason else "")
+          + (f"  waiting: {audit.waiting_for}" if audit.waiting_for else ""))
 
 
 def watch(conn: GatewayConnection, audit_id: str, show_progress: bool = True) -> audit_pb2.Audit:
@@ -135,8 +136,9 @@ def watch(conn: GatewayConnection, audit_id: str, show_progress: bool = True) ->
                                            metadata=conn.metadata, timeout=24 * 3600):
             audit = update.audit
             p = audit.progress
+            waiting = f"; waiting: {audit.waiting_for}" if audit.waiting_for else ""
             bar.update(task, total=p.total_calls or None, completed=p.done_calls + p.failed_calls,
-                       description=f"audit {audit_id} ({state_name(audit.state)})")
+                       description=f"audit {audit_id} ({state_name(audit.state)}{waiting})")
     return audit
 
 
