@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -103,7 +104,8 @@ class Stack:
         return issue_token(self.env["HELPLINE_GATEWAY_TOKEN_SIGNING_KEY"], subject, role, regions)
 
     def write_cli_env(self, path: Path) -> None:
-        """A shell file (owner-only: it holds tokens) that points the CLI at this stack, with a token per role."""
+        """A shell file (owner-only: it holds tokens and keys) that points the CLI at this stack, with a token
+        per role, and the store and signing key an operator's commands need (`tokens issue`, `scorer models`)."""
         tokens = {
             "SUPERVISOR_77_TOKEN": self.token(Role.SUPERVISOR, "77", subject="supervisor-77"),
             "REVIEWER_TOKEN": self.token(Role.REVIEWER, subject="reviewer"),
@@ -111,7 +113,9 @@ class Stack:
         }
         lines = [f"export HELPLINE_GATEWAY_ADDRESS={self.env['HELPLINE_GATEWAY_ADDRESS']}",
                  *(f"export {name}={value}" for name, value in tokens.items()),
-                 'export HELPLINE_TOKEN="$SUPERVISOR_77_TOKEN"', f'export PATH="{ROOT / ".venv" / "bin"}:$PATH"']
+                 'export HELPLINE_TOKEN="$SUPERVISOR_77_TOKEN"', f'export PATH="{ROOT / ".venv" / "bin"}:$PATH"',
+                 *(f"export {name}={shlex.quote(self.env[name])}" for name in (
+                     *self.store.env(), "HELPLINE_S3_BUCKET", "HELPLINE_GATEWAY_TOKEN_SIGNING_KEY"))]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.chmod(0o600)

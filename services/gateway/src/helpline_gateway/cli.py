@@ -147,8 +147,10 @@ def flag_table(calls) -> Table:
     for name, ids in (("audit", [c.audit_id for c in calls]), ("call", [c.call_id for c in calls])):
         # ids are copied into `review submit`: the other columns wrap first, these are never cut
         table.add_column(name, no_wrap=True, min_width=max(map(len, ids), default=0))
-    for name in ("flag", "certainty", "score", "listen at (s)"):
-        table.add_column(name)
+    table.add_column("flag", overflow="fold")
+    table.add_column("certainty", no_wrap=True, min_width=len("possible"))
+    table.add_column("score", no_wrap=True)
+    table.add_column("listen at (s)")
     for c in calls:
         offsets = ", ".join(f"{o.ToTimedelta().total_seconds():.1f}" for o in c.offsets)
         table.add_row(c.audit_id, c.call_id, c.flag, "likely" if c.likely else "possible", f"{c.score:.1f}", offsets)
