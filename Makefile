@@ -78,7 +78,7 @@ bench: venv ## Benchmarks (bench/README.md); figures go to bench/results/
 	$(PY) -m bench
 
 .PHONY: scorer-model
-scorer-model: venv ## Train and evaluate the scorer model into var/scorer-model (~40 min; tests and make run use the bundled one)
+scorer-model: venv ## Train and evaluate the scorer model into var/scorer-model (~60 min with 2 cores; tests and make run use the bundled one)
 	$(VENV)/bin/helpline-qa scorer train --out var/scorer-model --annomi-report services/scorer/reports/annomi.json
 
 .PHONY: lock
