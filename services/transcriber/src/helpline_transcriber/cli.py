@@ -19,7 +19,8 @@ def _models_group(app: typer.Typer) -> typer.Typer:
     for group in app.registered_groups:
         if group.name == "models" and group.typer_instance is not None:
             return group.typer_instance
-    models_app = typer.Typer(help="Speech models (Vosk) in the object store; scorer models are under `helpline-qa scorer`.", no_args_is_help=True)
+    models_app = typer.Typer(help="Speech models (Vosk) in the object store; scorer models are under "
+                                  "`helpline-qa scorer`.", no_args_is_help=True)
     app.add_typer(models_app, name="models")
     return models_app
 
