@@ -320,6 +320,10 @@ def test_cli_score_prints_the_result(model_dir, tmp_path):
     path.write_bytes(b"\xff\xfe{")
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.strip() == f"error: cannot read {path}: not UTF-8 text"
+    path.write_text("call_id: x")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {path} is not JSON (Expecting value at line 1, column 1)"
     path.write_text(json.dumps(transcript_dict(), ensure_ascii=False), encoding="utf-8")
     missing = tmp_path / "nowhere" / registry.MODEL_FILE
     done = subprocess.run([*cmd[:-1], str(missing)], capture_output=True, text=True, timeout=120)

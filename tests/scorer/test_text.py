@@ -40,6 +40,7 @@ def seg(**kw):
     {"call_id": "x", "segments": [{k: v for k, v in seg().items() if k != "text"}]},
     {"segments": [seg()]},
     {"call_id": "", "segments": [seg()]},
+    {"call_id": "x", "segments": [seg(start=5.0, end=6.0), seg(start=1.0, end=2.0)]},
 ])
 def test_malformed_transcripts_are_invalid_argument(data):
     with pytest.raises(InvalidArgument):

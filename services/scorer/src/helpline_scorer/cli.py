@@ -101,8 +101,11 @@ def score(file: Path = typer.Argument(..., help="transcript JSON: {call_id, segm
     except UnicodeDecodeError:
         typer.echo(f"error: cannot read {file}: not UTF-8 text", err=True)
         raise typer.Exit(2) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        typer.echo(f"error: cannot read {file}: {exc}", err=True)
+    except json.JSONDecodeError as exc:
+        typer.echo(f"error: {file} is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        typer.echo(f"error: cannot read {file}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
     except HelplineError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -69,6 +69,9 @@ def make_call(call_id: str, raw_segments: list[tuple[Any, Any, Any, Any]]) -> Ca
         end = _check_time(end, "end", index)
         if end < start:
             raise InvalidArgument(f"segment {index}: end is before start")
+        if segments and start < segments[-1].start:  # turn order carries meaning: first turns, replies, closing
+            raise InvalidArgument(f"segment {index}: starts at {start:g} s, before segment {index - 1} "
+                                  f"({segments[-1].start:g} s); segments must be in order of start time")
         if not isinstance(text, str):
             raise InvalidArgument(f"segment {index}: text must be a string")
         if len(text) > MAX_SEGMENT_CHARS:
