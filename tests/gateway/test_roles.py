@@ -178,3 +178,28 @@ def test_a_supervisor_sees_only_their_regions_of_a_national_audit(stack):
                                    metadata=TOKENS["supervisor-77"], timeout=10)
             assert err.value.code() == grpc.StatusCode.NOT_FOUND, (rpc, call_id)
             assert err.value.details() == f"call {call_id} is not in audit {national.audit_id}"
+
+
+def test_a_review_of_an_unknown_criterion_is_told_the_known_ones(stack):
+    from helpline.scorer.v1 import scorer_pb2
+
+    stub, _ = stack
+    day = YESTERDAY - dt.timedelta(days=2)  # a day no other test samples
+    meta = metadata(call_id="review-77", start=dt.datetime.combine(day, dt.time(9, 0), tzinfo=dt.UTC))
+    stub.IngestRecording(upload(meta, wav_bytes()), metadata=TOKENS["admin"], timeout=10)
+    one_day = recording_pb2.Period(first_day=recording_pb2.Date(year=day.year, month=day.month, day=day.day),
+                                   last_day=recording_pb2.Date(year=day.year, month=day.month, day=day.day))
+    audit = stub.RequestAudit(gateway_pb2.RequestAuditRequest(region_codes=["77"], period=one_day),
+                              metadata=TOKENS["supervisor-77"], timeout=10).audit
+    deadline = time.monotonic() + 20
+    while not stub.GetAudit(gateway_pb2.GetAuditRequest(audit_id=audit.audit_id), metadata=TOKENS["supervisor-77"],
+                            timeout=10).audit.progress.total_calls:
+        assert time.monotonic() < deadline, "the audit did not sample"
+        time.sleep(0.1)
+    review = gateway_pb2.SubmitReviewRequest(audit_id=audit.audit_id, call_id="review-77")
+    review.judgements.add(criterion_id="risk_assesment", outcome=scorer_pb2.CRITERION_OUTCOME_MET)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.SubmitReview(review, metadata=TOKENS["supervisor-77"], timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith("unknown criterion 'risk_assesment' (one of: active_listening, closing,")
+    assert "risk_assessment" in err.value.details()

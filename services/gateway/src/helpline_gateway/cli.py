@@ -380,7 +380,8 @@ def register(app: typer.Typer) -> None:
     def review_submit(
         audit_id: str = typer.Option(...),
         call_id: str = typer.Option(...),
-        judgement: list[str] = typer.Option([], help="criterion=met|not_met|na (repeat)"),
+        judgement: list[str] = typer.Option([], "--judgement", "--judgment",
+                                            help="criterion=met|not_met|na (repeat)"),
         score: float = typer.Option(None, help="Your overall score, 0-100"),
         token: str = token_opt,
     ) -> None:
