@@ -15,7 +15,7 @@ from google.protobuf import duration_pb2
 
 from helpline.common.v1 import recording_pb2, transcript_pb2
 from helpline.scorer.v1 import scorer_pb2, scorer_service_pb2_grpc
-from helpline_common.errors import FailedPrecondition
+from helpline_common.errors import FailedPrecondition, NotFound
 from helpline_common.storage import ObjectStore
 from helpline_scorer import registry, training
 from helpline_scorer.card import build_card, render_markdown
@@ -201,6 +201,10 @@ def test_store_versions_promotion_gate_and_loading_the_promoted_model(model_dir,
     store.put_bytes("models/scorer/v3/model.joblib", b"not the promoted model")
     with pytest.raises(registry.ModelIntegrityError):
         reg.load_promoted(tmp_path / "cache2")
+    # a promoted version whose files are gone is an error, not a reason to serve the bundled default instead
+    store.delete("models/scorer/v3/card.json")
+    with pytest.raises(NotFound, match="no scorer model version v3"):
+        reg.load_promoted_or_bundled(tmp_path / "cache3")
 
 
 def test_the_gate_compares_like_with_like():

@@ -257,14 +257,16 @@ class ModelRegistry:
         return self.load(promoted["version"], cache_dir, expected_sha256)
 
     def load_promoted_or_bundled(self, cache_dir: Path, expected_sha256: str = "") -> LoadedModel:
-        """The promoted model; the bundled default when the store answers but has none (or no bucket yet).
-        A store that is down raises Unavailable. With a pinned hash and nothing promoted, the NotFound is
-        raised: a pin names one model, and the bundled default is not it unless it is promoted."""
+        """The promoted model; the bundled default while nothing is promoted (or the bucket is not there
+        yet). A store that is down raises Unavailable, and a promoted version whose files are missing
+        raises NotFound: serving another model in its place would be silently wrong. With a pinned hash
+        and nothing promoted, NotFound too: a pin names one model, and the bundled default is not it."""
         try:
+            promoted = self.promoted()
+        except BucketMissing:
+            promoted = None
+        bundled = bundled_model_file()
+        if promoted is not None or expected_sha256 or bundled is None:
             return self.load_promoted(cache_dir, expected_sha256)
-        except (NotFound, BucketMissing):
-            bundled = bundled_model_file()
-            if bundled is None or expected_sha256:
-                raise
         log.warning("no promoted scorer model in the store; using the bundled default model")
         return load_local(bundled)
