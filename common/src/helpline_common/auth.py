@@ -15,7 +15,7 @@ import grpc
 import jwt
 
 from helpline_common.errors import InvalidArgument, PermissionDenied, Unauthenticated
-from helpline_common.regions import is_known, unknown_code_message
+from helpline_common.regions import require_known
 
 ALGORITHM = "HS256"
 ISSUER = "helpline-qa"
@@ -63,8 +63,7 @@ def issue_token(key: str, subject: str, role: Role | str, regions: Iterable[str]
     role = Role(role)
     regions = sorted(set(regions))
     for region in regions:
-        if not is_known(region):
-            raise InvalidArgument(unknown_code_message(region))
+        require_known(region)
     if role in REGIONAL_ROLES and not regions:
         raise InvalidArgument(f"role {role} needs at least one region")
     now = dt.datetime.now(dt.UTC)

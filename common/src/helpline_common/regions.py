@@ -6,6 +6,8 @@ import json
 from functools import cache
 from importlib import resources
 
+from helpline_common.errors import InvalidArgument
+
 
 @cache
 def regions() -> dict[str, str]:
@@ -20,3 +22,9 @@ def is_known(code: str) -> bool:
 
 def unknown_code_message(code: str) -> str:
     return f"unknown region code {code!r}: regions are two-digit codes (`helpline-qa regions` lists them)"
+
+
+def require_known(code: str) -> None:
+    """INVALID_ARGUMENT (the gRPC status of a bad request) for a code that names no region."""
+    if not is_known(code):
+        raise InvalidArgument(unknown_code_message(code))

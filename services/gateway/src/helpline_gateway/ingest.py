@@ -21,7 +21,7 @@ from helpline.common.v1 import recording_pb2
 from helpline.gateway.v1 import gateway_pb2
 from helpline_common import audio, layout
 from helpline_common.errors import AlreadyExists, FailedPrecondition, HelplineError, InvalidArgument
-from helpline_common.regions import is_known, unknown_code_message
+from helpline_common.regions import require_known
 from helpline_common.storage import ObjectStore
 from helpline_gateway.settings import GatewaySettings
 
@@ -36,8 +36,7 @@ def validate_metadata(meta: recording_pb2.RecordingMetadata, settings: GatewaySe
     """Check what the uploader declared; consent and anonymization are preconditions."""
     if not layout.CALL_ID_PATTERN.match(meta.call_id):
         raise InvalidArgument("call_id must be 1-64 characters of letters, digits, '_' or '-'")
-    if not is_known(meta.region_code):
-        raise InvalidArgument(unknown_code_message(meta.region_code))
+    require_known(meta.region_code)
     if not meta.HasField("call_start"):
         raise InvalidArgument("call_start is required")
     now = now or dt.datetime.now(dt.UTC)

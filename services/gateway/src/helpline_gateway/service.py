@@ -17,7 +17,7 @@ from helpline_common import layout
 from helpline_common.auth import REGIONAL_ROLES, Principal, Role, authenticate
 from helpline_common.client import ServiceClient
 from helpline_common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from helpline_common.regions import is_known, regions, unknown_code_message
+from helpline_common.regions import regions, require_known
 from helpline_common.server import GrpcService
 from helpline_common.storage import ObjectStore
 from helpline_gateway import access_log, ingest
@@ -129,8 +129,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
         if not codes:
             raise InvalidArgument("name at least one region")
         for code in codes:
-            if not is_known(code):
-                raise InvalidArgument(unknown_code_message(code))
+            require_known(code)
             principal.require_region(code)
         check_period(request.period)
         plan = check_sampling(request.sampling, self.settings)
@@ -246,8 +245,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
             content, key = self.reports.cross_region(first, last, fmt)
         else:
             principal = self._principal(context, Role.SUPERVISOR, Role.REVIEWER, Role.ADMIN)
-            if not is_known(request.region_code):
-                raise InvalidArgument(unknown_code_message(request.region_code))
+            require_known(request.region_code)
             principal.require_region(request.region_code)
             first, last = check_period(request.period)
             with_counselors = principal.role in (Role.SUPERVISOR, Role.ADMIN)
@@ -258,8 +256,7 @@ class GatewayServicer(gateway_service_pb2_grpc.GatewayServiceServicer):
 
     def ListFlaggedCalls(self, request, context):
         principal = self._principal(context, Role.SUPERVISOR, Role.REVIEWER, Role.ADMIN)
-        if not is_known(request.region_code):
-            raise InvalidArgument(unknown_code_message(request.region_code))
+        require_known(request.region_code)
         principal.require_region(request.region_code)
         first, last = check_period(request.period)
         calls = self.reports.flagged_calls(request.region_code, first, last)
