@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -341,9 +342,9 @@ def test_the_cli_uses_the_bundled_default_while_the_store_has_no_model(store_set
     path = tmp_path / "t.json"
     path.write_text(json.dumps(transcript_dict(), ensure_ascii=False), encoding="utf-8")
 
-    def helpline_qa(*args):
+    def helpline_qa(*args, env=None):
         return subprocess.run([sys.executable, "-c", "from helpline_common.cli import main; main()", *args],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, env=env)
 
     scored = helpline_qa("score", str(path))  # the bucket does not exist yet
     assert scored.returncode == 0, scored.stderr
@@ -360,6 +361,9 @@ def test_the_cli_uses_the_bundled_default_while_the_store_has_no_model(store_set
     assert refused.returncode == 1 and refused.stderr.strip() == (
         "error: no scorer model version v9.9.9 in the store (`helpline-qa scorer models` lists them)")
     assert json.loads(helpline_qa("score", str(path)).stdout)["model_version"] == bundled["version"]
+    away = helpline_qa("scorer", "models", env=os.environ | {"HELPLINE_S3_ENDPOINT": "127.0.0.1:1"})
+    assert away.returncode == 1
+    assert away.stderr.splitlines()[-1] == "error: object store unavailable at 127.0.0.1:1 (HELPLINE_S3_ENDPOINT)"
 
 
 def test_calibrate_compares_the_model_with_reviews(loaded, store_settings, tmp_path):

@@ -48,7 +48,7 @@ def _translated(method):
             raise Unavailable(f"object store error: {exc.code}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             log.warning("object store unreachable", extra={"op": method.__name__, "error": type(exc).__name__})
-            raise Unavailable("object store unavailable") from exc
+            raise Unavailable(f"object store unavailable at {args[0].endpoint} (HELPLINE_S3_ENDPOINT)") from exc
 
     return wrapper
 
@@ -73,7 +73,7 @@ class ObjectStore:
     """One bucket of the S3 store; keys come from `helpline_common.layout`."""
 
     def __init__(self, settings: StoreSettings):
-        self.bucket = settings.bucket
+        self.bucket, self.endpoint = settings.bucket, settings.endpoint
         timeout = urllib3.Timeout(connect=min(settings.timeout_s, 5.0), read=settings.timeout_s)
         retries = urllib3.Retry(total=settings.retries, backoff_factor=0.2,
                                 status_forcelist=(500, 502, 503, 504), allowed_methods=None)

@@ -4,6 +4,7 @@ annomi|probe|calibrate`."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ def _logging() -> None:
     from helpline_common.logs import configure_logging
 
     configure_logging("WARNING", sys.stderr)  # stdout is the commands' JSON
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retries end in one clear error line
 
 
 @contextmanager
