@@ -46,10 +46,11 @@ def run(scorer: Scorer, lines: list[dict]) -> dict:
     """Per view: cues flagged, non-cues flagged (false alarms), the segment-level AUC of `risk_cue`, and the
     ids of the cues missed."""
     out = {}
+    texts = [views(line) for line in lines]  # the noised text once per line, not once per view
     for view in ("plain", "played_down", "noised"):
         flagged, probs = [], []
-        for line in lines:
-            result = scorer.score(probe_call(views(line)[view], f"probe-{line['id']}"))
+        for line, text in zip(lines, texts, strict=True):
+            result = scorer.score(probe_call(text[view], f"probe-{line['id']}"))
             flagged.append("missed_risk_assessment" in result.critical)
             probs.append(result.segments[LINE_INDEX].probabilities.get("risk_cue", 0.0))
         cues = [line["cue"] for line in lines]

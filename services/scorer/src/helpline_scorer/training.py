@@ -425,9 +425,9 @@ def evaluate_model(model: UtteranceModel, protocol: Protocol, calls: Sequence[Co
     for view in ("clean", "noised"):
         noise = None if view == "clean" else EVAL_NOISE_KEY
         for c in calls:
-            seen = held_out_view(c, view, cfg)
-            held_out = predict_held_out(model, protocol, seen)
-            info = _tally_held_out(tallies[view], seen, held_out)
+            held = held_out_view(c, view, cfg)
+            held_out = predict_held_out(model, protocol, held)
+            info = _tally_held_out(tallies[view], held, held_out)
             if predictions is not None:
                 predictions[(view, c.call_id)] = held_out
             if details is not None and view == "clean":
@@ -540,9 +540,9 @@ def compare_on_unseen(protocol: Protocol, corpus: Corpus, cfg: TrainConfig, pred
     base = {"clean": Tally(protocol), "noised": Tally(protocol)}
     for view in ("clean", "noised"):
         for c in unseen:
-            seen = held_out_view(c, view, cfg)
-            _tally_held_out(candidate[view], seen, predictions[(view, c.call_id)])
-            _tally_held_out(base[view], seen, predict_held_out(baseline, protocol, seen))
+            held = held_out_view(c, view, cfg)  # not `seen`: that name holds the baseline's training calls
+            _tally_held_out(candidate[view], held, predictions[(view, c.call_id)])
+            _tally_held_out(base[view], held, predict_held_out(baseline, protocol, held))
     summaries = {"candidate": {v: t.summary() for v, t in candidate.items()},
                  "baseline": {v: t.summary() for v, t in base.items()}}
     return {"against": baseline_card.get("version"), "against_sha256": baseline_card.get("sha256"),
