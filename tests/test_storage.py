@@ -59,3 +59,15 @@ def test_wrong_credentials_are_unavailable_with_the_reason(s3):
     settings = StoreSettings(endpoint=s3.endpoint, access_key=s3.access_key, secret_key="wrong-secret", retries=0)
     with pytest.raises(Unavailable, match="SignatureDoesNotMatch|AccessDenied"):
         ObjectStore(settings).ensure_bucket()
+
+
+def test_the_dev_store_takes_as_many_buckets_as_the_tests_use(s3, monkeypatch):
+    """Each bucket takes a volume of its own; by default weed mini allows free disk / 1 GiB of them, which
+    ran out in a full test run on a machine with 21 GB free (devstore.MAX_VOLUMES)."""
+    for key, value in s3.env().items():
+        monkeypatch.setenv(key, value)
+    for n in range(60):
+        store = ObjectStore(StoreSettings(bucket=f"many-{n}"))
+        store.ensure_bucket()
+        store.put_bytes("x", b"written")
+        assert store.get_bytes("x") == b"written"

@@ -68,6 +68,9 @@ def weed_binary() -> str:
     return found
 
 
+MAX_VOLUMES = 1000
+
+
 def start(data_dir: Path, access_key: str, secret_key: str, timeout_s: float = 60.0,
           fresh: bool = True) -> DevStore:
     """Start `weed mini` on 127.0.0.1 with free ports; wait until S3 answers.
@@ -82,7 +85,11 @@ def start(data_dir: Path, access_key: str, secret_key: str, timeout_s: float = 6
     args = [weed_binary(), f"-logdir={data_dir / 'logs'}", "mini",
             f"-dir={data_dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-s3.port={s3_port}", "-s3.allowDeleteBucketNotEmpty=false",
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false"]
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+            # Every bucket is a collection with volumes of its own, and by default mini allows only free disk
+            # / 1 GiB volumes: ~20 buckets on a machine with 20 GB free, then "no free volumes left" (HTTP
+            # 500). Volumes are sparse files, so a fixed, generous count costs nothing.
+            f"-volume.max={MAX_VOLUMES}"]
     args += [f"-{flag}={free_port()}" for flag in _PORT_FLAGS]
     env = dict(os.environ, AWS_ACCESS_KEY_ID=access_key, AWS_SECRET_ACCESS_KEY=secret_key)
     with open(data_dir / "logs" / "stdout.log", "wb") as out:
